@@ -1,0 +1,1 @@
+"""Entry points: the ``anicurate`` CLI and the jobs it runs (local or on Ray)."""

@@ -1,0 +1,140 @@
+"""The ``anicurate`` command line. Commands only parse arguments, call the library and print."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="anicurate",
+    help="AniCurate: turn raw anime footage into PKS-tagged training corpora.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+taxonomy_app = typer.Typer(help="The Production Knowledge System (PKS) taxonomy.", no_args_is_help=True)
+footage_app = typer.Typer(help="Footage folders: videos with optional frame labels.", no_args_is_help=True)
+app.add_typer(taxonomy_app, name="taxonomy")
+app.add_typer(footage_app, name="footage")
+
+# Piped output (CI logs, files) gets a wide fixed width so tables are not folded into unreadable columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+log = logging.getLogger("anicurate")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error a user can act on and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main(
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise fail(f"--log-level {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@taxonomy_app.command("show")
+def taxonomy_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole taxonomy as JSON.")] = False,
+    file: Annotated[Path | None, typer.Option(help="A taxonomy YAML file instead of the bundled PKS v1.")] = None,
+) -> None:
+    """Show the PKS taxonomy: axes, fields, values with tag ids and definitions."""
+    from taxonomy import TaxonomyError, load_taxonomy, print_tree
+
+    try:
+        tax = load_taxonomy(file)
+    except TaxonomyError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(tax.to_json_dict(), indent=1, ensure_ascii=False))
+    else:
+        print_tree(tax, console)
+
+
+@app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Argument(help="Output folder for the videos, labels/ and duplicates.json.")],
+    videos: Annotated[int, typer.Option(min=1, help="Number of videos to generate.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same footage.")] = 0,
+    seconds: Annotated[float, typer.Option(min=1.0, help="Length of each video in seconds.")] = 10.0,
+    width: Annotated[int, typer.Option(min=64, help="Frame width in pixels.")] = 640,
+    height: Annotated[int, typer.Option(min=64, help="Frame height in pixels.")] = 360,
+    fps: Annotated[str, typer.Option(help="Frame rate, e.g. 24000/1001, 24 or 30.")] = "24000/1001",
+    reuse: Annotated[bool, typer.Option(help="Reuse one opening segment across videos (dedupe ground truth).")] = True,
+) -> None:
+    """Generate procedural cel-style anime footage with frame-exact ground-truth labels."""
+    from pipeline.synthetic import SynthConfig, generate_footage
+
+    try:
+        rate = Fraction(fps)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise fail(f"--fps {fps!r} is not a frame rate (use e.g. 24000/1001 or 24)") from exc
+    if rate <= 0:
+        raise fail(f"--fps {fps!r} must be positive")
+    if width % 2 or height % 2:
+        raise fail(f"--width/--height must be even for H.264 4:2:0 (got {width}x{height})")
+    config = SynthConfig(width=width, height=height, seconds=seconds, fps=rate, reuse=reuse)
+    with console.status("synthesising footage") as status:
+        manifest = generate_footage(out, videos=videos, seed=seed, config=config, progress=status.update)
+    console.print(f"wrote {len(manifest.videos)} videos with labels to [bold]{out}[/]")
+
+
+@footage_app.command("summary")
+def footage_summary(
+    folder: Annotated[Path, typer.Argument(help="Folder of video files (labels in FOLDER/labels).")],
+    labels: Annotated[Path | None, typer.Option(help="Labels folder if not FOLDER/labels.")] = None,
+    verify: Annotated[bool, typer.Option(help="Decode every frame and check the labels' frame counts.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarise a footage folder: per clip size, rate, frames and labelled shots; totals of the labels."""
+    from jobs.footage_report import print_footage_summary, summary_to_json
+    from pipeline.footage import summarize_footage
+    from pipeline.footage_labels import LabelError
+
+    if not folder.is_dir():
+        raise fail(f"{folder}: not a folder")
+    try:
+        with console.status("reading footage") as status:
+            summary = summarize_footage(folder, labels, verify_frames=verify, progress=status.update)
+    except LabelError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(summary_to_json(summary), indent=1))
+        return
+    print_footage_summary(summary, console)
+    mismatched = [c.clip for c in summary.clips if c.label_frames_match is False]
+    if mismatched:
+        raise fail(f"label frame counts disagree with the decoded videos: {', '.join(mismatched)}", code=1)
+
+
+@app.command("schema")
+def schema(
+    table: Annotated[str | None, typer.Argument(help="One table: videos, shots, clips, tags or rejections.")] = None,
+) -> None:
+    """Describe the Arrow schemas of the manifest tables the pipeline writes."""
+    from pipeline.records import TABLES, describe
+
+    if table is not None and table not in TABLES:
+        raise fail(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
+    for name, record_type in TABLES.items():
+        if table in (None, name):
+            console.print(f"[bold]{name}[/]", highlight=False)
+            console.print(describe(record_type), highlight=False, markup=False)
+            console.print()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,149 @@
+"""Video probing and streaming decode with PyAV.
+
+Frames are yielded one at a time with their exact pts, so memory stays bounded whatever the file length.
+Every failure to open or read a file becomes a :class:`VideoError` whose message names the file and the cause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.timebase import snap_rate
+
+
+class VideoError(RuntimeError):
+    """A video that cannot be opened or decoded; ``reason`` is a short machine-readable rule name."""
+
+    def __init__(self, path: str | Path, reason: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = str(path)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    declared_frames: int | None
+    declared_duration_s: float | None
+    pix_fmt: str
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    index: int
+    pts: int
+    time_base: Fraction
+    image: np.ndarray  # HxWx3 uint8 RGB, or HxW uint8 when decoded as gray
+
+    @property
+    def seconds(self) -> Fraction:
+        return self.pts * self.time_base
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(path, "missing", "file does not exist")
+    if path.is_dir():
+        raise VideoError(path, "not_a_file", "is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "empty", "file is empty (0 bytes)")
+    try:
+        return av.open(str(path))
+    except PermissionError as exc:
+        raise VideoError(path, "unreadable", f"permission denied ({exc.strerror})") from exc
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(path, "unreadable", f"not a readable video container ({exc})") from exc
+
+
+def _video_stream(container: av.container.InputContainer, path: str | Path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        raise VideoError(path, "no_video_stream", f"no video stream (streams: {', '.join(kinds)})")
+    return container.streams.video[0]
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> Fraction:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate:
+        return Fraction(0)
+    return snap_rate(Fraction(rate.numerator, rate.denominator))
+
+
+def probe(path: str | Path) -> StreamInfo:
+    """Container-level facts about the first video stream, without decoding frames."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        ctx = stream.codec_context
+        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        if duration is None and container.duration:
+            duration = container.duration / av.time_base
+        return StreamInfo(
+            path=str(path),
+            container=container.format.name,
+            codec=ctx.name,
+            width=ctx.width,
+            height=ctx.height,
+            fps=_stream_fps(stream),
+            time_base=Fraction(stream.time_base.numerator, stream.time_base.denominator)
+            if stream.time_base
+            else Fraction(1, 1),
+            declared_frames=stream.frames or None,
+            declared_duration_s=duration,
+            pix_fmt=ctx.pix_fmt or "unknown",
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def iter_frames(
+    path: str | Path, size: tuple[int, int] | None = None, gray: bool = False, threads: bool = True
+) -> Iterator[DecodedFrame]:
+    """Decode frames in presentation order; ``size`` = (width, height) rescales inside libswscale."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        if threads:
+            stream.thread_type = "AUTO"
+        tb = Fraction(stream.time_base.numerator, stream.time_base.denominator) if stream.time_base else Fraction(1)
+        fmt = "gray" if gray else "rgb24"
+        width, height = size if size else (None, None)
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                pts = frame.pts if frame.pts is not None else index
+                image = frame.to_ndarray(format=fmt, width=width, height=height)
+                yield DecodedFrame(index=index, pts=pts, time_base=tb, image=image)
+        except av.error.FFmpegError as exc:
+            raise VideoError(path, "decode_error", f"decoding failed ({exc})") from exc
+
+
+def count_frames(path: str | Path) -> int:
+    """Number of decoded frames (decodes every frame; no pixel conversion)."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        try:
+            return sum(1 for _ in container.decode(stream))
+        except av.error.FFmpegError as exc:
+            raise VideoError(path, "decode_error", f"decoding failed ({exc})") from exc
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,42 @@
+"""Tiny videos written by the tests themselves (no binary fixtures in the repo)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: Fraction = Fraction(24000, 1001)) -> Path:
+    """Encode RGB uint8 frames as H.264 (yuv420p) at a constant rate."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "12", "preset": "ultrafast"}
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def ramp_frames(n: int, width: int = 64, height: int = 48) -> list[np.ndarray]:
+    """Frames whose mean brightness encodes their index (10 grey levels apart)."""
+    return [np.full((height, width, 3), 10 + 10 * i, dtype=np.uint8) for i in range(n)]
+
+
+def write_audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), dtype=np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
