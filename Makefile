@@ -22,7 +22,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS) 2>&1 | $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet -e '.[test]' 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat 2>&1 | $(QUIET_PIP)
 	$(BIN)/python -c "import torch, av, cv2, pyarrow, duckdb, typer, yaml, jobs.cli" 
 	@touch $(STAMP)
 

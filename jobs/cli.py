@@ -76,8 +76,6 @@ def synth(
     reuse: Annotated[bool, typer.Option(help="Reuse one opening segment across videos (dedupe ground truth).")] = True,
 ) -> None:
     """Generate procedural cel-style anime footage with frame-exact ground-truth labels."""
-    from pipeline.synthetic import SynthConfig, generate_footage
-
     try:
         rate = Fraction(fps)
     except (ValueError, ZeroDivisionError) as exc:
@@ -86,6 +84,8 @@ def synth(
         raise fail(f"--fps {fps!r} must be positive")
     if width % 2 or height % 2:
         raise fail(f"--width/--height must be even for H.264 4:2:0 (got {width}x{height})")
+    from pipeline.synthetic import SynthConfig, generate_footage
+
     config = SynthConfig(width=width, height=height, seconds=seconds, fps=rate, reuse=reuse)
     with console.status("synthesising footage") as status:
         manifest = generate_footage(out, videos=videos, seed=seed, config=config, progress=status.update)

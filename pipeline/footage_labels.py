@@ -79,8 +79,8 @@ class FootageLabel:
     transitions: tuple[Span, ...]
     flashes: tuple[Span, ...]
     shots: tuple[ShotLabel, ...]
-    layout: str = "full"
-    style: str = "other"
+    layout: str
+    style: str
     confidence: str = "high"
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -133,7 +133,8 @@ def _span(raw: Any, types: tuple[str, ...], frames: int, where: str) -> Span:
 def parse_label(raw: dict[str, Any], source: str = "<label>") -> FootageLabel:
     """Validate a decoded label JSON object and return it typed. Raises :class:`LabelError`."""
     _check(isinstance(raw, dict), source, "a label file must hold one JSON object")
-    for key in ("clip", "frames", "cuts", "shots"):
+    # layout and style are required: a default would put a tag on the clip that nobody observed.
+    for key in ("clip", "frames", "cuts", "shots", "layout", "style"):
         _check(key in raw, source, f"missing required key {key!r}")
     frames = _int(raw["frames"], f"{source}: frames")
     _check(frames > 0, source, "frames must be positive")
@@ -174,8 +175,8 @@ def parse_label(raw: dict[str, Any], source: str = "<label>") -> FootageLabel:
         transitions=transitions,
         flashes=flashes,
         shots=tuple(shots),
-        layout=_choice(raw.get("layout", "full"), LAYOUT_VALUES, f"{source}: layout"),
-        style=_choice(raw.get("style", "other"), STYLE_VALUES, f"{source}: style"),
+        layout=_choice(raw["layout"], LAYOUT_VALUES, f"{source}: layout"),
+        style=_choice(raw["style"], STYLE_VALUES, f"{source}: style"),
         confidence=_choice(raw.get("confidence", "high"), CONFIDENCE_VALUES, f"{source}: confidence"),
         notes=str(raw.get("notes", "")),
         extra={k: v for k, v in raw.items() if k not in known},
