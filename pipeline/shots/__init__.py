@@ -1,0 +1,1 @@
+"""Shot boundary detection: detectors over shared analysis frames, post-processing, evaluation."""
