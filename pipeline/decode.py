@@ -55,7 +55,7 @@ class DecodedFrame:
         return self.pts * self.time_base
 
 
-def _open(path: str | Path) -> av.container.InputContainer:
+def open_container(path: str | Path) -> av.container.InputContainer:
     path = Path(path)
     if not path.exists():
         raise VideoError(path, "missing", "file does not exist")
@@ -71,7 +71,7 @@ def _open(path: str | Path) -> av.container.InputContainer:
         raise VideoError(path, "unreadable", f"not a readable video container ({exc})") from exc
 
 
-def _video_stream(container: av.container.InputContainer, path: str | Path) -> av.video.stream.VideoStream:
+def first_video_stream(container: av.container.InputContainer, path: str | Path) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         raise VideoError(path, "no_video_stream", f"no video stream (streams: {', '.join(kinds)})")
@@ -87,8 +87,8 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> Fraction:
 
 def probe(path: str | Path) -> StreamInfo:
     """Container-level facts about the first video stream, without decoding frames."""
-    with _open(path) as container:
-        stream = _video_stream(container, path)
+    with open_container(path) as container:
+        stream = first_video_stream(container, path)
         ctx = stream.codec_context
         duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
         if duration is None and container.duration:
@@ -114,8 +114,8 @@ def iter_frames(
     path: str | Path, size: tuple[int, int] | None = None, gray: bool = False, threads: bool = True
 ) -> Iterator[DecodedFrame]:
     """Decode frames in presentation order; ``size`` = (width, height) rescales inside libswscale."""
-    with _open(path) as container:
-        stream = _video_stream(container, path)
+    with open_container(path) as container:
+        stream = first_video_stream(container, path)
         if threads:
             stream.thread_type = "AUTO"
         tb = Fraction(stream.time_base.numerator, stream.time_base.denominator) if stream.time_base else Fraction(1)
@@ -132,8 +132,8 @@ def iter_frames(
 
 def count_frames(path: str | Path) -> int:
     """Number of decoded frames (decodes every frame; no pixel conversion)."""
-    with _open(path) as container:
-        stream = _video_stream(container, path)
+    with open_container(path) as container:
+        stream = first_video_stream(container, path)
         stream.thread_type = "AUTO"
         try:
             return sum(1 for _ in container.decode(stream))
