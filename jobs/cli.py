@@ -21,8 +21,12 @@ app = typer.Typer(
 )
 taxonomy_app = typer.Typer(help="The Production Knowledge System (PKS) taxonomy.", no_args_is_help=True)
 footage_app = typer.Typer(help="Footage folders: videos with optional frame labels.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure a stage against labelled footage.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(footage_app, name="footage")
+app.add_typer(eval_app, name="eval")
+
+BACKEND_HELP = "Shot detector: transnet (default, anime-aware), transnetv2-raw, pyscenedetect-adaptive, pyscenedetect-content."
 
 # Piped output (CI logs, files) gets a wide fixed width so tables are not folded into unreadable columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -43,13 +47,17 @@ def main(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise fail(f"--log-level {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 @taxonomy_app.command("show")
 def taxonomy_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole taxonomy as JSON.")] = False,
-    file: Annotated[Path | None, typer.Option(help="A taxonomy YAML file instead of the bundled PKS v1.")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="A taxonomy YAML file instead of the bundled PKS v1.")
+    ] = None,
 ) -> None:
     """Show the PKS taxonomy: axes, fields, values with tag ids and definitions."""
     from taxonomy import TaxonomyError, load_taxonomy, print_tree
@@ -73,7 +81,9 @@ def synth(
     width: Annotated[int, typer.Option(min=64, help="Frame width in pixels.")] = 640,
     height: Annotated[int, typer.Option(min=64, help="Frame height in pixels.")] = 360,
     fps: Annotated[str, typer.Option(help="Frame rate, e.g. 24000/1001, 24 or 30.")] = "24000/1001",
-    reuse: Annotated[bool, typer.Option(help="Reuse one opening segment across videos (dedupe ground truth).")] = True,
+    reuse: Annotated[
+        bool, typer.Option(help="Reuse one opening segment across videos (dedupe ground truth).")
+    ] = True,
 ) -> None:
     """Generate procedural cel-style anime footage with frame-exact ground-truth labels."""
     try:
@@ -96,7 +106,9 @@ def synth(
 def footage_summary(
     folder: Annotated[Path, typer.Argument(help="Folder of video files (labels in FOLDER/labels).")],
     labels: Annotated[Path | None, typer.Option(help="Labels folder if not FOLDER/labels.")] = None,
-    verify: Annotated[bool, typer.Option(help="Decode every frame and check the labels' frame counts.")] = True,
+    verify: Annotated[
+        bool, typer.Option(help="Decode every frame and check the labels' frame counts.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Summarise a footage folder: per clip size, rate, frames and labelled shots; totals of the labels."""
@@ -120,9 +132,117 @@ def footage_summary(
         raise fail(f"label frame counts disagree with the decoded videos: {', '.join(mismatched)}", code=1)
 
 
+def _detector(backend: str):
+    from pipeline.shots.registry import get_detector
+
+    try:
+        return get_detector(backend)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
+def _analysis_frames(video: Path):
+    from pipeline.decode import VideoError
+    from pipeline.frames import decode_analysis_frames
+
+    try:
+        with console.status(f"decoding {video.name}"):
+            return decode_analysis_frames(video)
+    except VideoError as exc:
+        raise fail(str(exc)) from exc
+
+
+@app.command("shots")
+def shots(
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "transnet",
+    as_json: Annotated[bool, typer.Option("--json", help="Print shots and transitions as JSON.")] = False,
+) -> None:
+    """Split a video into frame-exact shots; report gradual transitions and in-shot flashes."""
+    from jobs.shots_report import boundaries_to_json, print_boundaries
+
+    detector = _detector(backend)
+    frames = _analysis_frames(video)
+    with console.status(f"detecting shots ({detector.name})"):
+        boundaries = detector.detect(frames)
+    data = boundaries_to_json(str(video), frames, boundaries)
+    if as_json:
+        typer.echo(json.dumps(data, indent=1))
+    else:
+        print_boundaries(data, console)
+
+
+@eval_app.command("shots")
+def eval_shots(
+    footage: Annotated[Path, typer.Option(help="Folder of labelled clips.")],
+    labels: Annotated[Path | None, typer.Option(help="Labels folder (default FOOTAGE/labels).")] = None,
+    backend: Annotated[list[str] | None, typer.Option(help=BACKEND_HELP + " Repeat to compare.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """Precision, recall and F1 of shot boundaries per clip and in total (matching rule of the label schema)."""
+    from jobs.shots_report import print_eval_reports
+    from pipeline.footage_labels import LabelError
+    from pipeline.shots.evaluate import evaluate_detectors
+
+    if not footage.is_dir():
+        raise fail(f"--footage {footage}: not a folder")
+    detectors = [_detector(b) for b in (backend or ["transnet"])]
+    try:
+        with console.status("evaluating") as status:
+            reports = evaluate_detectors(detectors, footage, labels, progress=status.update)
+    except (LabelError, FileNotFoundError, KeyError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        payload = [r.to_json_dict() for r in reports]
+        typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
+    else:
+        print_eval_reports(reports, console)
+
+
+@app.command("clips")
+def clips(
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    out: Annotated[Path, typer.Argument(help="Folder for the clip files.")],
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "transnet",
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Split longer shots into windows of this length.")
+    ] = None,
+    min_frames: Annotated[int, typer.Option(min=1, help="Drop clips shorter than this.")] = 8,
+    size: Annotated[int | None, typer.Option(help="Scale the short side to this many pixels.")] = None,
+    fps: Annotated[
+        str | None, typer.Option(help="Resample to this rate (default: keep every frame).")
+    ] = None,
+    crf: Annotated[int, typer.Option(min=0, max=51, help="x264 quality; 0 is lossless.")] = 18,
+) -> None:
+    """Cut a video into one clip per shot (frame-exact, transitions trimmed) with PyAV."""
+    from pipeline.clips import ClipEncoding, extract_clips, plan_clips
+    from pipeline.decode import VideoError
+
+    try:
+        rate = Fraction(fps) if fps else None
+    except (ValueError, ZeroDivisionError) as exc:
+        raise fail(f"--fps {fps!r} is not a frame rate") from exc
+    detector = _detector(backend)
+    frames = _analysis_frames(video)
+    boundaries = detector.detect(frames)
+    max_frames = max(1, int(max_seconds * float(frames.fps))) if max_seconds else None
+    spans = plan_clips(boundaries.shots(), max_frames=max_frames, min_frames=min_frames)
+    paths = [out / f"{video.stem}_{s.start:06d}_{s.end:06d}.mp4" for s in spans]
+    try:
+        with console.status(f"cutting {len(spans)} clips"):
+            extract_clips(video, spans, paths, ClipEncoding(size=size, fps=rate, crf=crf))
+    except VideoError as exc:
+        raise fail(str(exc)) from exc
+    console.print(
+        f"wrote {len(paths)} clips from {len(boundaries.shots())} shots to [bold]{out}[/]", highlight=False
+    )
+
+
 @app.command("schema")
 def schema(
-    table: Annotated[str | None, typer.Argument(help="One table: videos, shots, clips, tags or rejections.")] = None,
+    table: Annotated[
+        str | None, typer.Argument(help="One table: videos, shots, clips, tags or rejections.")
+    ] = None,
 ) -> None:
     """Describe the Arrow schemas of the manifest tables the pipeline writes."""
     from pipeline.records import TABLES, describe

@@ -85,5 +85,15 @@ def print_footage_summary(summary: FootageSummary, console: Console) -> None:
         f"{t['seconds']} s, {t['frames']} frames; {t['shots']} labelled shots, {t['cuts']} hard cuts",
         highlight=False,
     )
-    for key in ("transitions", "flashes", "camera", "timing", "shot_size", "vfx", "text_overlay", "layout", "style"):
+    for key in (
+        "transitions",
+        "flashes",
+        "camera",
+        "timing",
+        "shot_size",
+        "vfx",
+        "text_overlay",
+        "layout",
+        "style",
+    ):
         console.print(f"  {key:<13} {_counts(t[key])}", highlight=False)
