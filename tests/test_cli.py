@@ -88,3 +88,62 @@ def test_bad_log_level():
     result = runner.invoke(app, ["--log-level", "LOUD", "schema"])
     assert result.exit_code == 2
     assert "--log-level 'LOUD'" in result.output
+
+
+@pytest.fixture(scope="module")
+def synth_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_synth")
+    result = runner.invoke(app, ["synth", str(out), "--videos", "1", "--seed", "5", "--seconds", "4", "--no-reuse"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_shots_json_has_the_documented_shape(synth_folder):
+    video = synth_folder / "synth_000.mp4"
+    result = runner.invoke(app, ["shots", str(video), "--backend", "pyscenedetect-adaptive", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {"video", "frames", "fps", "shots", "transitions"} <= set(data)
+    assert data["frames"] == 96
+    assert data["shots"][0]["start"] == 0 and data["shots"][-1]["end"] == 95
+    for a, b in zip(data["shots"], data["shots"][1:]):
+        assert a["end"] < b["start"] and a["end_s"] <= b["start_s"]
+    assert data["shots"][0]["start_s"] == 0.0
+
+
+def test_shots_rejects_unknown_backend_and_bad_file(synth_folder, tmp_path):
+    bad = runner.invoke(app, ["shots", str(synth_folder / "synth_000.mp4"), "--backend", "magic"])
+    assert bad.exit_code == 2
+    assert "choose from transnet" in bad.output
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 100)
+    result = runner.invoke(app, ["shots", str(junk), "--backend", "pyscenedetect-adaptive"])
+    assert result.exit_code == 2
+    assert "junk.mp4" in result.output and "Traceback" not in result.output
+
+
+def test_eval_shots_json(synth_folder):
+    result = runner.invoke(
+        app, ["eval", "shots", "--footage", str(synth_folder), "--backend", "pyscenedetect-adaptive", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["detector"] == "pyscenedetect-adaptive"
+    assert len(data["clips"]) == 1
+    assert 0.0 <= data["total"]["f1"] <= 1.0
+    assert data["frames_per_second"] > 0
+
+
+def test_clips_command_writes_one_file_per_shot(synth_folder, tmp_path):
+    out = tmp_path / "clips"
+    result = runner.invoke(
+        app,
+        ["clips", str(synth_folder / "synth_000.mp4"), str(out), "--backend", "pyscenedetect-adaptive",
+         "--min-frames", "1", "--size", "144"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    files = sorted(out.glob("*.mp4"))
+    assert files and not list(out.glob("*.part"))
+    from pipeline.decode import probe
+
+    assert probe(files[0]).height == 144
