@@ -71,7 +71,9 @@ def open_container(path: str | Path) -> av.container.InputContainer:
         raise VideoError(path, "unreadable", f"not a readable video container ({exc})") from exc
 
 
-def first_video_stream(container: av.container.InputContainer, path: str | Path) -> av.video.stream.VideoStream:
+def first_video_stream(
+    container: av.container.InputContainer, path: str | Path
+) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         raise VideoError(path, "no_video_stream", f"no video stream (streams: {', '.join(kinds)})")
@@ -118,7 +120,11 @@ def iter_frames(
         stream = first_video_stream(container, path)
         if threads:
             stream.thread_type = "AUTO"
-        tb = Fraction(stream.time_base.numerator, stream.time_base.denominator) if stream.time_base else Fraction(1)
+        tb = (
+            Fraction(stream.time_base.numerator, stream.time_base.denominator)
+            if stream.time_base
+            else Fraction(1)
+        )
         fmt = "gray" if gray else "rgb24"
         width, height = size if size else (None, None)
         try:

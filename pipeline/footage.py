@@ -102,7 +102,9 @@ def summarize_footage(
             info = probe(video)
             frames = count_frames(video) if verify_frames else info.declared_frames
         except VideoError as exc:
-            summary.clips.append(ClipSummary(video.name, 0, 0, "0", 0.0, None, False, label, error=exc.detail))
+            summary.clips.append(
+                ClipSummary(video.name, 0, 0, "0", 0.0, None, False, label, error=exc.detail)
+            )
             continue
         seconds = info.declared_duration_s
         if seconds is None and frames and info.fps:

@@ -103,7 +103,18 @@ class FootageLabel:
         data["transitions"] = [asdict(t) for t in self.transitions]
         data["flashes"] = [asdict(f) for f in self.flashes]
         data["shots"] = [{**asdict(s), "vfx": list(s.vfx)} for s in self.shots]
-        order = ["clip", "frames", "cuts", "transitions", "flashes", "shots", "layout", "style", "confidence", "notes"]
+        order = [
+            "clip",
+            "frames",
+            "cuts",
+            "transitions",
+            "flashes",
+            "shots",
+            "layout",
+            "style",
+            "confidence",
+            "notes",
+        ]
         return {k: data[k] for k in order}
 
 
@@ -113,12 +124,18 @@ def _check(cond: bool, where: str, msg: str) -> None:
 
 
 def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
-    _check(isinstance(value, str) and value in allowed, where, f"{value!r} is not one of {', '.join(allowed)}")
+    _check(
+        isinstance(value, str) and value in allowed, where, f"{value!r} is not one of {', '.join(allowed)}"
+    )
     return value
 
 
 def _int(value: Any, where: str) -> int:
-    _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0, where, f"{value!r} is not a frame index")
+    _check(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        where,
+        f"{value!r} is not a frame index",
+    )
     return value
 
 
@@ -142,9 +159,12 @@ def parse_label(raw: dict[str, Any], source: str = "<label>") -> FootageLabel:
     for i, c in enumerate(cuts):
         _check(0 < c < frames, f"{source}: cuts[{i}]", f"cut {c} outside 1..{frames - 1}")
     transitions = tuple(
-        _span(t, TRANSITION_TYPES, frames, f"{source}: transitions[{i}]") for i, t in enumerate(raw.get("transitions", []))
+        _span(t, TRANSITION_TYPES, frames, f"{source}: transitions[{i}]")
+        for i, t in enumerate(raw.get("transitions", []))
     )
-    flashes = tuple(_span(f, FLASH_TYPES, frames, f"{source}: flashes[{i}]") for i, f in enumerate(raw.get("flashes", [])))
+    flashes = tuple(
+        _span(f, FLASH_TYPES, frames, f"{source}: flashes[{i}]") for i, f in enumerate(raw.get("flashes", []))
+    )
     shots = []
     for i, s in enumerate(raw["shots"]):
         where = f"{source}: shots[{i}]"
@@ -161,13 +181,30 @@ def parse_label(raw: dict[str, Any], source: str = "<label>") -> FootageLabel:
                 shot_size=_choice(s.get("shot_size", "unknown"), SHOT_SIZE_VALUES, f"{where}.shot_size"),
                 timing=_choice(s.get("timing", "unknown"), TIMING_VALUES, f"{where}.timing"),
                 vfx=tuple(_choice(v, VFX_VALUES, f"{where}.vfx[{j}]") for j, v in enumerate(vfx)),
-                text_overlay=_choice(s.get("text_overlay", "none"), TEXT_OVERLAY_VALUES, f"{where}.text_overlay"),
+                text_overlay=_choice(
+                    s.get("text_overlay", "none"), TEXT_OVERLAY_VALUES, f"{where}.text_overlay"
+                ),
                 notes=str(s.get("notes", "")),
             )
         )
     for a, b in zip(shots, shots[1:], strict=False):
-        _check(a.end < b.start, source, f"shots {a.start}..{a.end} and {b.start}..{b.end} overlap or are out of order")
-    known = {"clip", "frames", "cuts", "transitions", "flashes", "shots", "layout", "style", "confidence", "notes"}
+        _check(
+            a.end < b.start,
+            source,
+            f"shots {a.start}..{a.end} and {b.start}..{b.end} overlap or are out of order",
+        )
+    known = {
+        "clip",
+        "frames",
+        "cuts",
+        "transitions",
+        "flashes",
+        "shots",
+        "layout",
+        "style",
+        "confidence",
+        "notes",
+    }
     return FootageLabel(
         clip=str(raw["clip"]),
         frames=frames,

@@ -176,7 +176,9 @@ def from_table(table: pa.Table, record_type: type[R]) -> list[R]:
     if sorted(table.column_names) != sorted(expected):
         missing = sorted(set(expected) - set(table.column_names))
         extra = sorted(set(table.column_names) - set(expected))
-        raise ValueError(f"table does not match {record_type.__name__}: missing {missing}, unexpected {extra}")
+        raise ValueError(
+            f"table does not match {record_type.__name__}: missing {missing}, unexpected {extra}"
+        )
     return [record_type(**row) for row in table.to_pylist()]
 
 

@@ -1,5 +1,6 @@
 """The ``anicurate`` command line: help everywhere, actionable errors, and the commands of the foundation."""
 
+import itertools
 import json
 
 import pytest
@@ -93,7 +94,9 @@ def test_bad_log_level():
 @pytest.fixture(scope="module")
 def synth_folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli_synth")
-    result = runner.invoke(app, ["synth", str(out), "--videos", "1", "--seed", "5", "--seconds", "4", "--no-reuse"])
+    result = runner.invoke(
+        app, ["synth", str(out), "--videos", "1", "--seed", "5", "--seconds", "4", "--no-reuse"]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -106,7 +109,7 @@ def test_shots_json_has_the_documented_shape(synth_folder):
     assert {"video", "frames", "fps", "shots", "transitions"} <= set(data)
     assert data["frames"] == 96
     assert data["shots"][0]["start"] == 0 and data["shots"][-1]["end"] == 95
-    for a, b in zip(data["shots"], data["shots"][1:]):
+    for a, b in itertools.pairwise(data["shots"]):
         assert a["end"] < b["start"] and a["end_s"] <= b["start_s"]
     assert data["shots"][0]["start_s"] == 0.0
 
@@ -124,7 +127,8 @@ def test_shots_rejects_unknown_backend_and_bad_file(synth_folder, tmp_path):
 
 def test_eval_shots_json(synth_folder):
     result = runner.invoke(
-        app, ["eval", "shots", "--footage", str(synth_folder), "--backend", "pyscenedetect-adaptive", "--json"]
+        app,
+        ["eval", "shots", "--footage", str(synth_folder), "--backend", "pyscenedetect-adaptive", "--json"],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -79,7 +79,9 @@ def test_resize_and_fps_policy(numbered, tmp_path):
 
 def test_overlapping_spans_and_truncated_source_are_errors(numbered, tmp_path):
     with pytest.raises(ValueError, match="overlap"):
-        extract_clips(numbered, [ClipSpan(0, 0, 5), ClipSpan(1, 5, 8)], [tmp_path / "a.mp4", tmp_path / "b.mp4"])
+        extract_clips(
+            numbered, [ClipSpan(0, 0, 5), ClipSpan(1, 5, 8)], [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+        )
     with pytest.raises(VideoError, match="ended before"):
         extract_clips(numbered, [ClipSpan(0, 20, 30)], [tmp_path / "late.mp4"])
     assert not (tmp_path / "late.mp4").exists()

@@ -21,48 +21,116 @@ from pipeline.records import (
 SAMPLES = {
     "videos": [
         VideoRecord(
-            video_id="a" * 64, path="/x/ep01.mkv", size_bytes=123, container="matroska,webm", codec="h264",
-            width=1920, height=1080, fps="24000/1001", time_base="1/1000", frames=34000, duration_s=1418.4,
-            pix_fmt="yuv420p10le", rotation=90, has_audio=True, variable_frame_rate=True,
+            video_id="a" * 64,
+            path="/x/ep01.mkv",
+            size_bytes=123,
+            container="matroska,webm",
+            codec="h264",
+            width=1920,
+            height=1080,
+            fps="24000/1001",
+            time_base="1/1000",
+            frames=34000,
+            duration_s=1418.4,
+            pix_fmt="yuv420p10le",
+            rotation=90,
+            has_audio=True,
+            variable_frame_rate=True,
         ),  # fmt: skip
         VideoRecord(
-            video_id="b" * 64, path="/x/ep02.mp4", size_bytes=9, container="mov,mp4", codec="hevc",
-            width=640, height=360, fps="24", time_base="1/12288", frames=10, duration_s=0.42, pix_fmt="yuv420p",
+            video_id="b" * 64,
+            path="/x/ep02.mp4",
+            size_bytes=9,
+            container="mov,mp4",
+            codec="hevc",
+            width=640,
+            height=360,
+            fps="24",
+            time_base="1/12288",
+            frames=10,
+            duration_s=0.42,
+            pix_fmt="yuv420p",
         ),  # fmt: skip
     ],
     "shots": [
         ShotRecord(
-            shot_id="aaaa:0-50", video_id="a" * 64, index=0, start_frame=0, end_frame=50, start_pts=0,
-            end_pts=50 * 1001, time_base="1/24000", start_s=0.0, end_s=2.127, detector="transnetv2",
-            boundary_in="start", boundary_out="dissolve",
+            shot_id="aaaa:0-50",
+            video_id="a" * 64,
+            index=0,
+            start_frame=0,
+            end_frame=50,
+            start_pts=0,
+            end_pts=50 * 1001,
+            time_base="1/24000",
+            start_s=0.0,
+            end_s=2.127,
+            detector="transnetv2",
+            boundary_in="start",
+            boundary_out="dissolve",
         ),  # fmt: skip
     ],
     "clips": [
         ClipRecord(
-            clip_id="aaaa_0_50", shot_id="aaaa:0-50", video_id="a" * 64, start_frame=0, end_frame=50,
-            start_s=0.0, end_s=2.127, width=512, height=288, fps="24000/1001",
+            clip_id="aaaa_0_50",
+            shot_id="aaaa:0-50",
+            video_id="a" * 64,
+            start_frame=0,
+            end_frame=50,
+            start_s=0.0,
+            end_s=2.127,
+            width=512,
+            height=288,
+            fps="24000/1001",
         ),  # fmt: skip
         ClipRecord(
-            clip_id="aaaa_60_90", shot_id="aaaa:60-90", video_id="a" * 64, start_frame=60, end_frame=90,
-            start_s=2.5, end_s=3.79, width=512, height=288, fps="24000/1001", status="duplicate",
-            duplicate_of="bbbb_0_30", tier="A", shard="shard-000001.tar", taxonomy_version="pks-1.0",
+            clip_id="aaaa_60_90",
+            shot_id="aaaa:60-90",
+            video_id="a" * 64,
+            start_frame=60,
+            end_frame=90,
+            start_s=2.5,
+            end_s=3.79,
+            width=512,
+            height=288,
+            fps="24000/1001",
+            status="duplicate",
+            duplicate_of="bbbb_0_30",
+            tier="A",
+            shard="shard-000001.tar",
+            taxonomy_version="pks-1.0",
             directive="<tag>camera.movement=pan_left</tag>",
         ),  # fmt: skip
     ],
     "tags": [
         TagRecord(
-            clip_id="aaaa_0_50", axis="camera", field="camera.movement", value="pan_left", tag_id=42,
-            confidence=0.875, source="camera_motion", taxonomy_version="pks-1.0",
+            clip_id="aaaa_0_50",
+            axis="camera",
+            field="camera.movement",
+            value="pan_left",
+            tag_id=42,
+            confidence=0.875,
+            source="camera_motion",
+            taxonomy_version="pks-1.0",
         ),  # fmt: skip
     ],
     "rejections": [
         RejectionRecord(
-            stage="probe", subject="video", subject_id="c" * 64, source_path="/x/bad.mp4", rule="unreadable",
+            stage="probe",
+            subject="video",
+            subject_id="c" * 64,
+            source_path="/x/bad.mp4",
+            rule="unreadable",
             reason="not a readable video container",
         ),  # fmt: skip
         RejectionRecord(
-            stage="filter", subject="clip", subject_id="aaaa_0_50", source_path="/x/ep01.mkv",
-            rule="min_duration_s", reason="shorter than 1.0 s", measured=0.42, threshold=">= 1.0",
+            stage="filter",
+            subject="clip",
+            subject_id="aaaa_0_50",
+            source_path="/x/ep01.mkv",
+            rule="min_duration_s",
+            reason="shorter than 1.0 s",
+            measured=0.42,
+            threshold=">= 1.0",
         ),  # fmt: skip
     ],
 }
@@ -108,12 +176,17 @@ def test_duckdb_reads_the_manifest(tmp_path):
             FROM '{tmp_path}/clips.parquet' c LEFT JOIN '{tmp_path}/tags.parquet' t USING (clip_id)
             ORDER BY c.clip_id"""
     ).fetchall()
-    assert rows == [("aaaa_0_50", "kept", "camera.movement", "pan_left"), ("aaaa_60_90", "duplicate", None, None)]
+    assert rows == [
+        ("aaaa_0_50", "kept", "camera.movement", "pan_left"),
+        ("aaaa_60_90", "duplicate", None, None),
+    ]
     by_rule = con.execute(
         f"SELECT rule, measured FROM '{tmp_path}/rejections.parquet' WHERE measured IS NOT NULL"
     ).fetchall()
     assert by_rule == [("min_duration_s", 0.42)]
-    types = dict(con.execute(f"DESCRIBE SELECT * FROM '{tmp_path}/videos.parquet'").fetchall()[i][:2] for i in range(3))
+    types = dict(
+        con.execute(f"DESCRIBE SELECT * FROM '{tmp_path}/videos.parquet'").fetchall()[i][:2] for i in range(3)
+    )
     assert types["video_id"] == "VARCHAR"
 
 

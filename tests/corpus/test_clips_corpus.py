@@ -12,7 +12,11 @@ pytestmark = pytest.mark.corpus
 
 # clips with several labelled shots, hard cuts and a transition between them (the transition frames
 # must be left out of both neighbouring clips)
-CASES = ["pokemon_calm-sleeping.mp4", "pokemon_calm-flying-sunset.mp4", "animescripter_jjk_gojo_subclip_crop802.mp4"]
+CASES = [
+    "pokemon_calm-sleeping.mp4",
+    "pokemon_calm-flying-sunset.mp4",
+    "animescripter_jjk_gojo_subclip_crop802.mp4",
+]
 
 
 def _decoded(path):

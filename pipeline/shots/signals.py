@@ -1,0 +1,172 @@
+"""Cheap per-frame signals for shot detection, computed from the shared analysis thumbs.
+
+Everything here is vectorised numpy/OpenCV on small images and costs a small fraction of decoding:
+
+* the **active area** of the video (static black letterbox / pillarbox bars are cropped first: bars are
+  identical in both shots of a cut, so left in they make every cut look like a partial match);
+* per frame, on a 64x36 area-averaged copy of the active area: mean luma, luma contrast (spatial std), mean
+  RGB colour, and whether the frame is *flat* (one colour: black, white or a colour flash);
+* per frame, a 12x4x4 HSV colour histogram of the active area, and between consecutive frames its distance
+  (half the L1 distance, 0 = same colours, 1 = disjoint) and the mean absolute luma difference;
+* on demand (only at candidate boundaries): a shift-tolerant structural similarity (best zero-mean
+  normalised cross-correlation over small translations) -- high when one picture continues into the next
+  (camera moves, animation), low at a cut; and the same against the colour-inverted picture, for inverted
+  impact frames.
+
+Frame ``i``'s between-frame values describe the change from ``i - 1`` to ``i`` (a cut *at* ``i``); index 0
+holds 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Size of the small copy the scalar signals and the structure comparisons use (width, height). 64 px wide
+#: keeps character-sized structure while averaging away grain, dither and compression noise.
+SMALL_SIZE = (64, 36)
+#: HSV histogram bins (hue, saturation, value): coarse enough that motion barely moves mass between bins.
+HIST_BINS = (12, 4, 4)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ActiveArea:
+    """The picture inside static black bars, in thumb pixels (``bottom`` / ``right`` exclusive)."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    def crop(self, images: np.ndarray) -> np.ndarray:
+        return images[..., self.top : self.bottom, self.left : self.right, :]
+
+
+def find_active_area(
+    thumb: np.ndarray, dark_level: float = 20.0, max_samples: int = 96, min_keep: float = 0.5
+) -> ActiveArea:
+    """Crop static black bars: leading/trailing rows and columns whose mean luma stays below ``dark_level``
+    in *every* sampled frame (a bar never lights up; the maximum over frames ignores fully black frames).
+    At least ``min_keep`` of each dimension is kept."""
+    n, h, w = thumb.shape[:3]
+    if n == 0:
+        return ActiveArea(0, h, 0, w)
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_samples)).round().astype(int))
+    gray = thumb[idx].astype(np.float32) @ _LUMA
+    rows = gray.mean(axis=2).max(axis=0)
+    cols = gray.mean(axis=1).max(axis=0)
+
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        lit = np.flatnonzero(profile >= dark_level)
+        if lit.size == 0:
+            return 0, len(profile)
+        lo, hi = int(lit[0]), int(lit[-1]) + 1
+        if hi - lo < min_keep * len(profile):
+            return 0, len(profile)
+        return lo, hi
+
+    top, bottom = span(rows)
+    left, right = span(cols)
+    return ActiveArea(top, bottom, left, right)
+
+
+def hsv_histograms(images: np.ndarray) -> np.ndarray:
+    """(N, 192) float32 HSV histograms (12 hue x 4 saturation x 4 value bins), each summing to 1."""
+    out = np.zeros((len(images), int(np.prod(HIST_BINS))), np.float32)
+    for i, image in enumerate(images):
+        hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
+        hist = cv2.calcHist([hsv], [0, 1, 2], None, list(HIST_BINS), [0, 180, 0, 256, 0, 256]).ravel()
+        out[i] = hist / max(float(hist.sum()), 1.0)
+    return out
+
+
+def hist_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """Half the L1 distance between normalised histograms (0 = same colour distribution, 1 = disjoint)."""
+    return 0.5 * np.abs(a - b).sum(axis=-1)
+
+
+@dataclass
+class FrameSignals:
+    area: ActiveArea
+    small: np.ndarray  # (N, 36, 64, 3) float32 RGB of the active area
+    gray: np.ndarray  # (N, 36, 64) float32 luma of ``small``
+    luma: np.ndarray  # (N,) mean luma 0..255
+    contrast: np.ndarray  # (N,) spatial std of luma
+    colour: np.ndarray  # (N, 3) mean RGB
+    hist: np.ndarray  # (N, 192) HSV histograms
+    hist_dist: np.ndarray  # (N,) histogram distance i-1 -> i
+    diff: np.ndarray  # (N,) mean abs luma difference i-1 -> i
+
+    def __len__(self) -> int:
+        return int(self.luma.shape[0])
+
+    def hist_between(self, i: int, j: int) -> float:
+        return float(hist_distance(self.hist[i], self.hist[j]))
+
+    def similarity(self, i: int, j: int, radius: int = 3) -> float:
+        """Shift-tolerant structural similarity of frames ``i`` and ``j`` (see :func:`structure_similarity`)."""
+        return structure_similarity(self.gray[i], self.gray[j], radius)
+
+    def inverted_similarity(self, i: int, j: int, radius: int = 3) -> float:
+        """Similarity of frame ``i`` to the colour negative of frame ``j``."""
+        return structure_similarity(self.gray[i], 255.0 - self.gray[j], radius)
+
+
+def compute_signals(thumb: np.ndarray, area: ActiveArea | None = None) -> FrameSignals:
+    """All per-frame signals of ``thumb`` ((N, h, w, 3) uint8 RGB)."""
+    area = area if area is not None else find_active_area(thumb)
+    crop = area.crop(thumb)
+    n = len(crop)
+    if n:
+        small = np.stack([cv2.resize(f, SMALL_SIZE, interpolation=cv2.INTER_AREA) for f in crop])
+    else:
+        small = np.zeros((0, SMALL_SIZE[1], SMALL_SIZE[0], 3), np.uint8)
+    small_f = small.astype(np.float32)
+    gray = small_f @ _LUMA
+    flat_gray = gray.reshape(n, -1)
+    luma = flat_gray.mean(axis=1)
+    contrast = flat_gray.std(axis=1)
+    colour = small_f.reshape(n, -1, 3).mean(axis=1)
+    hist = hsv_histograms(crop)
+    hist_dist = np.zeros(n, np.float32)
+    diff = np.zeros(n, np.float32)
+    if n > 1:
+        hist_dist[1:] = hist_distance(hist[1:], hist[:-1])
+        diff[1:] = np.abs(flat_gray[1:] - flat_gray[:-1]).mean(axis=1)
+    return FrameSignals(
+        area=area,
+        small=small_f,
+        gray=gray,
+        luma=luma.astype(np.float32),
+        contrast=contrast.astype(np.float32),
+        colour=colour.astype(np.float32),
+        hist=hist,
+        hist_dist=hist_dist,
+        diff=diff,
+    )
+
+
+def structure_similarity(a: np.ndarray, b: np.ndarray, radius: int = 3) -> float:
+    """Best zero-mean normalised cross-correlation of two small grey images over translations of up to
+    ``radius`` pixels (1 = the same picture, possibly moved; ~0 = unrelated pictures).
+
+    Flat (one-colour) images have no structure to correlate: two flat images of similar brightness count
+    as the same picture (1.0), a flat and a structured one as unrelated (0.0).
+    """
+    h, w = a.shape
+    sa, sb = float(a.std()), float(b.std())
+    if sa < 1.0 or sb < 1.0:
+        return 1.0 if (sa < 1.0 and sb < 1.0 and abs(float(a.mean()) - float(b.mean())) < 16.0) else 0.0
+    r = max(0, min(radius, h // 4, w // 4))
+    core = a[r : h - r, r : w - r]
+    core = core - core.mean()
+    core_norm = float(np.sqrt((core * core).sum())) + 1e-6
+    # All shifted windows of b at once: (2r+1, 2r+1, h-2r, w-2r).
+    windows = np.lib.stride_tricks.sliding_window_view(b, core.shape)
+    windows = windows - windows.mean(axis=(2, 3), keepdims=True)
+    num = (windows * core).sum(axis=(2, 3))
+    den = np.sqrt((windows * windows).sum(axis=(2, 3))) * core_norm + 1e-6
+    return float((num / den).max())
