@@ -49,6 +49,7 @@ class DecodedFrame:
     pts: int
     time_base: Fraction
     image: np.ndarray  # HxWx3 uint8 RGB, or HxW uint8 when decoded as gray
+    digest: bytes | None = None  # 8-byte content hash of the full-resolution decoded picture, when asked for
 
     @property
     def seconds(self) -> Fraction:
@@ -112,10 +113,28 @@ def probe(path: str | Path) -> StreamInfo:
         )
 
 
+def picture_digest(frame: av.VideoFrame) -> bytes:
+    """A content hash of the decoded picture itself (not the file bytes): equal for identical decoded frames
+    whatever the container, and independent of line padding in the frame buffers."""
+    try:
+        data = frame.to_ndarray()  # native pixel format, packed rows
+    except (ValueError, NotImplementedError, TypeError):
+        data = frame.to_ndarray(format="rgb24")
+    # SHA-1 as a fast content checksum (hardware-accelerated here), not for security; 8 bytes suffice.
+    digest = hashlib.sha1(f"{frame.format.name}:{frame.width}x{frame.height}".encode())
+    digest.update(memoryview(np.ascontiguousarray(data)).cast("B"))
+    return digest.digest()[:8]
+
+
 def iter_frames(
-    path: str | Path, size: tuple[int, int] | None = None, gray: bool = False, threads: bool = True
+    path: str | Path,
+    size: tuple[int, int] | None = None,
+    gray: bool = False,
+    threads: bool = True,
+    digest: bool = False,
 ) -> Iterator[DecodedFrame]:
-    """Decode frames in presentation order; ``size`` = (width, height) rescales inside libswscale."""
+    """Decode frames in presentation order; ``size`` = (width, height) rescales inside libswscale;
+    ``digest`` adds :func:`picture_digest` of each full-resolution frame."""
     with open_container(path) as container:
         stream = first_video_stream(container, path)
         if threads:
@@ -131,7 +150,7 @@ def iter_frames(
             for index, frame in enumerate(container.decode(stream)):
                 pts = frame.pts if frame.pts is not None else index
                 image = frame.to_ndarray(format=fmt, width=width, height=height)
-                yield DecodedFrame(index=index, pts=pts, time_base=tb, image=image)
+                yield DecodedFrame(index, pts, tb, image, picture_digest(frame) if digest else None)
         except av.error.FFmpegError as exc:
             raise VideoError(path, "decode_error", f"decoding failed ({exc})") from exc
 

@@ -27,6 +27,7 @@ class AnalysisFrames:
     pts: np.ndarray  # (N,) int64 presentation timestamps in time_base units
     thumb: np.ndarray  # (N, h, w, 3) uint8 RGB
     tiny: np.ndarray  # (N, 27, 48, 3) uint8 RGB
+    digests: np.ndarray | None = None  # (N,) uint64 content hash of each full-resolution decoded frame
 
     def __len__(self) -> int:
         return int(self.pts.shape[0])
@@ -54,16 +55,20 @@ def thumb_size(width: int, height: int, thumb_width: int = 128) -> tuple[int, in
     return thumb_width, h
 
 
-def decode_analysis_frames(path: str | Path, thumb_width: int = 128) -> AnalysisFrames:
-    """Decode every frame of ``path`` once into the shared low-resolution arrays."""
+def decode_analysis_frames(path: str | Path, thumb_width: int = 128, digests: bool = False) -> AnalysisFrames:
+    """Decode every frame of ``path`` once into the shared low-resolution arrays; ``digests`` adds a content
+    hash of every full-resolution frame (for exact dedupe; about 5 ms per 1080p frame)."""
     info = probe(path)
     size = thumb_size(info.width, info.height, thumb_width)
     pts: list[int] = []
     thumbs: list[np.ndarray] = []
+    hashes: list[bytes] = []
     time_base = info.time_base
-    for frame in iter_frames(path, size=size):
+    for frame in iter_frames(path, size=size, digest=digests):
         pts.append(frame.pts)
         thumbs.append(frame.image)
+        if frame.digest is not None:
+            hashes.append(frame.digest)
         time_base = frame.time_base
     if not thumbs:
         thumb = np.zeros((0, size[1], size[0], 3), np.uint8)
@@ -79,4 +84,5 @@ def decode_analysis_frames(path: str | Path, thumb_width: int = 128) -> Analysis
         pts=np.asarray(pts, dtype=np.int64),
         thumb=thumb,
         tiny=tiny,
+        digests=np.frombuffer(b"".join(hashes), dtype="<u8").copy() if digests else None,
     )

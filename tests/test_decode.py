@@ -59,3 +59,28 @@ def test_file_sha256_depends_on_bytes(tmp_path, ramp):
     other = write_video(tmp_path / "other.mp4", ramp_frames(21))
     assert file_sha256(ramp) != file_sha256(other)
     assert len(file_sha256(ramp)) == 64
+
+
+def test_picture_digest_depends_on_pixels_not_container(tmp_path):
+    from pipeline.frames import decode_analysis_frames
+
+    frames = ramp_frames(6)
+    a = write_video(tmp_path / "a.mp4", frames)
+    # same pixels, another container
+    import av
+
+    with av.open(str(a)) as src, av.open(str(tmp_path / "b.mkv"), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    da = decode_analysis_frames(a, digests=True).digests
+    db = decode_analysis_frames(tmp_path / "b.mkv", digests=True).digests
+    assert da is not None and len(da) == 6
+    assert list(da) == list(db)
+    assert len(set(da.tolist())) == 6
+    changed = frames[:3] + [frames[3] + 1] + frames[4:]
+    dc = decode_analysis_frames(write_video(tmp_path / "c.mp4", changed), digests=True).digests
+    assert dc[0] == da[0] and dc[3] != da[3]
+    assert decode_analysis_frames(a).digests is None
