@@ -28,11 +28,15 @@ def main(argv: list[str] | None = None) -> None:
             frames += sum(1 for _ in iter_frames(video.path))
         dec_s = time.perf_counter() - t0
     video_s = args.videos * args.seconds
-    print(f"   {args.videos} videos x {args.seconds:.0f} s at {config.width}x{config.height}, {frames} frames")
+    print(
+        f"   {args.videos} videos x {args.seconds:.0f} s at {config.width}x{config.height}, {frames} frames"
+    )
     print(f"   {'stage':<22}{'wall s':>9}{'frames/s':>11}{'video-s per wall-s':>21}")
     print(f"   {'synthesise + encode':<22}{gen_s:>9.2f}{frames / gen_s:>11.0f}{video_s / gen_s:>21.2f}")
     print(f"   {'decode (PyAV, rgb24)':<22}{dec_s:>9.2f}{frames / dec_s:>11.0f}{video_s / dec_s:>21.2f}")
-    print(f"   generation costs {gen_s / dec_s:.1f}x decode; {gen_s / args.videos:.2f} s per {args.seconds:.0f} s video")
+    print(
+        f"   generation costs {gen_s / dec_s:.1f}x decode; {gen_s / args.videos:.2f} s per {args.seconds:.0f} s video"
+    )
 
 
 if __name__ == "__main__":

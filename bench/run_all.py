@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["bench_synth"]
+BENCHES = ["bench_synth", "bench_shots"]
 
 
 def main() -> int:
