@@ -238,6 +238,72 @@ def clips(
     )
 
 
+@app.command("scores")
+def scores(
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for manifest/scores.parquet and manifest/rejections.parquet.")
+    ],
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "transnet",
+    config: Annotated[
+        Path | None, typer.Option(help="Filter/tier config YAML (default: the bundled one).")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="filter or score-only (default: the config's mode).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the per-shot scores and verdicts as JSON.")
+    ] = False,
+) -> None:
+    """Score every shot (quality, motion, timing, text, layout), apply the filters and assign tiers."""
+    import dataclasses
+
+    from pipeline.decode import file_sha256
+    from pipeline.filters import MODES, FilterConfig, FilterConfigError, apply_filters, summarize
+    from pipeline.records import RejectionRecord, ShotScores, write_parquet
+    from pipeline.scores import ScoreContext, score_shots
+    from pipeline.scores.aesthetic import load_aesthetic
+
+    if mode is not None and mode not in MODES:
+        raise fail(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    try:
+        cfg = FilterConfig.load(config)
+    except FilterConfigError as exc:
+        raise fail(str(exc)) from exc
+    detector = _detector(backend)
+    frames = _analysis_frames(video)
+    with console.status(f"detecting shots ({detector.name}) and scoring"):
+        shots = detector.detect(frames).shots()
+        ctx = ScoreContext(
+            video_id=file_sha256(video), source_path=str(video), aesthetic=load_aesthetic(cfg.aesthetic)
+        )
+        rows = score_shots(frames, [(s.start, s.end) for s in shots], ctx)
+        result = apply_filters(rows, cfg, mode)
+    write_parquet(rows, ShotScores, out / "manifest" / "scores.parquet")
+    write_parquet(result.rejections, RejectionRecord, out / "manifest" / "rejections.parquet")
+    if as_json:
+        rejected = {r.subject_id: r for r in result.rejections}
+        payload = [
+            {
+                **dataclasses.asdict(row),
+                "tier": result.tiers.get(row.shot_id),
+                "rejected": dataclasses.asdict(rejected[row.shot_id]) if row.shot_id in rejected else None,
+            }
+            for row in rows
+        ]
+        typer.echo(json.dumps(payload, indent=1, default=str))
+        return
+    summary = summarize(result)
+    console.print(
+        f"{len(rows)} shots scored: {summary['kept']} kept, {summary['rejected']} rejected; "
+        f"by rule {summary['by_rule'] or '-'}; tiers {summary['by_tier'] or '-'}",
+        highlight=False,
+    )
+    for r in result.rejections:
+        console.print(f"  rejected {r.subject_id}: {r.rule} ({r.reason})", highlight=False)
+    console.print(f"wrote {out / 'manifest'}/scores.parquet and rejections.parquet", highlight=False)
+
+
 @app.command("schema")
 def schema(
     table: Annotated[

@@ -151,3 +151,20 @@ def test_clips_command_writes_one_file_per_shot(synth_folder, tmp_path):
     from pipeline.decode import probe
 
     assert probe(files[0]).height == 144
+
+
+def test_scores_command_writes_scores_and_rejections(synth_folder, tmp_path):
+    from pipeline.records import RejectionRecord, ShotScores, read_parquet
+
+    out = tmp_path / "run"
+    video = str(synth_folder / "synth_000.mp4")
+    result = runner.invoke(app, ["scores", video, "--out", str(out), "--backend", "pyscenedetect-adaptive", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("[") :])
+    scored = read_parquet(out / "manifest" / "scores.parquet", ShotScores)
+    assert len(scored) == len(rows) >= 1
+    rejections = read_parquet(out / "manifest" / "rejections.parquet", RejectionRecord)
+    assert {r.subject_id for r in rejections} == {r["shot_id"] for r in rows if r["rejected"]}
+    assert all(r["tier"] for r in rows if not r["rejected"])
+    bad = runner.invoke(app, ["scores", video, "--out", str(out), "--mode", "lenient"])
+    assert bad.exit_code == 2 and "--mode 'lenient'" in bad.output

@@ -9,6 +9,7 @@ from pipeline.records import (
     ClipRecord,
     RejectionRecord,
     ShotRecord,
+    ShotScores,
     TagRecord,
     VideoRecord,
     arrow_schema,
@@ -113,6 +114,22 @@ SAMPLES = {
             taxonomy_version="pks-1.0",
         ),  # fmt: skip
     ],
+    "scores": [
+        ShotScores(
+            shot_id="aaaa:0-50",
+            video_id="a" * 64,
+            source_path="/x/ep01.mkv",
+            start_frame=0,
+            end_frame=50,
+            start_s=0.0,
+            end_s=2.127,
+            frames=51,
+            duration_s=2.127,
+            fps=23.976,
+            width=1920,
+            height=1080,
+        ),  # fmt: skip
+    ],
     "rejections": [
         RejectionRecord(
             stage="probe",
@@ -161,10 +178,14 @@ def test_parquet_round_trip(tmp_path, name):
     path = write_parquet(SAMPLES[name], record_type, tmp_path / "manifest" / f"{name}.parquet")
     assert not path.with_name(path.name + ".tmp").exists()
     back = read_parquet(path, record_type)
-    if name == "tags":  # float32 column: compare at float32 precision
-        assert back[0].confidence == pytest.approx(SAMPLES[name][0].confidence, abs=1e-6)
-    else:
-        assert back == SAMPLES[name]
+    assert len(back) == len(SAMPLES[name])
+    float32 = {f.name for f in arrow_schema(record_type) if f.type == pa.float32()}
+    for got, want in zip(back, SAMPLES[name], strict=True):
+        for key, value in dataclasses.asdict(want).items():
+            if key in float32 and value is not None:  # stored at float32 precision
+                assert getattr(got, key) == pytest.approx(value, rel=1e-6), key
+            else:
+                assert getattr(got, key) == value, key
 
 
 def test_duckdb_reads_the_manifest(tmp_path):
