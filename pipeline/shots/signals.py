@@ -4,8 +4,11 @@ Everything here is vectorised numpy/OpenCV on small images and costs a small fra
 
 * the **active area** of the video (static black letterbox / pillarbox bars are cropped first: bars are
   identical in both shots of a cut, so left in they make every cut look like a partial match);
-* per frame, on a 64x36 area-averaged copy of the active area: mean luma, luma contrast (spatial std), mean
-  RGB colour, and whether the frame is *flat* (one colour: black, white or a colour flash);
+* a **static overlay mask**: pixels that never change over the video (a channel bug / watermark drawn on top
+  of every frame, also on top of fades and flashes), ignored by the flatness measures;
+* per frame, on a 64x36 area-averaged copy of the active area: mean luma, luma contrast (spatial std of the
+  non-overlay pixels), mean RGB colour, and the fraction of near-white pixels (a washed-out flash frame
+  under a player bar or a subtitle is still mostly white);
 * per frame, a 12x4x4 HSV colour histogram of the active area, and between consecutive frames its distance
   (half the L1 distance, 0 = same colours, 1 = disjoint) and the mean absolute luma difference;
 * on demand (only at candidate boundaries): a shift-tolerant structural similarity (best zero-mean
@@ -73,6 +76,25 @@ def find_active_area(
     return ActiveArea(top, bottom, left, right)
 
 
+def find_static_overlay(
+    small: np.ndarray, max_std: float = 3.0, max_samples: int = 64, max_fraction: float = 0.1
+) -> np.ndarray:
+    """(h, w) bool mask of pixels that stay the same colour in every sampled frame: an overlay drawn on
+    top of the whole video. A video whose picture is largely static (one held shot) has no overlay to find:
+    when more than ``max_fraction`` of the pixels are static the mask is empty."""
+    n, h, w = small.shape[:3]
+    if n < 8:
+        return np.zeros((h, w), bool)
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_samples)).round().astype(int))
+    mask = small[idx].std(axis=0).max(axis=-1) < max_std
+    if mask.any():
+        # the downscale blends the overlay's rim with the moving picture: mask a 1-pixel border too
+        mask = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if mask.mean() > max_fraction:
+        return np.zeros((h, w), bool)
+    return mask
+
+
 def hsv_histograms(images: np.ndarray) -> np.ndarray:
     """(N, 192) float32 HSV histograms (12 hue x 4 saturation x 4 value bins), each summing to 1."""
     out = np.zeros((len(images), int(np.prod(HIST_BINS))), np.float32)
@@ -91,10 +113,12 @@ def hist_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
 @dataclass
 class FrameSignals:
     area: ActiveArea
+    overlay: np.ndarray  # (36, 64) bool: static overlay pixels (excluded from contrast / white fraction)
     small: np.ndarray  # (N, 36, 64, 3) float32 RGB of the active area
     gray: np.ndarray  # (N, 36, 64) float32 luma of ``small``
     luma: np.ndarray  # (N,) mean luma 0..255
-    contrast: np.ndarray  # (N,) spatial std of luma
+    contrast: np.ndarray  # (N,) spatial std of luma over the non-overlay pixels
+    white: np.ndarray  # (N,) fraction of non-overlay pixels with luma >= 215 (washed-out flash frames)
     colour: np.ndarray  # (N, 3) mean RGB
     hist: np.ndarray  # (N, 192) HSV histograms
     hist_dist: np.ndarray  # (N,) histogram distance i-1 -> i
@@ -128,7 +152,10 @@ def compute_signals(thumb: np.ndarray, area: ActiveArea | None = None) -> FrameS
     gray = small_f @ _LUMA
     flat_gray = gray.reshape(n, -1)
     luma = flat_gray.mean(axis=1)
-    contrast = flat_gray.std(axis=1)
+    overlay = find_static_overlay(small_f)
+    picture = flat_gray[:, ~overlay.ravel()]
+    contrast = picture.std(axis=1) if picture.shape[1] else np.zeros(n, np.float32)
+    white = (picture >= 215.0).mean(axis=1) if picture.shape[1] else np.zeros(n, np.float32)
     colour = small_f.reshape(n, -1, 3).mean(axis=1)
     hist = hsv_histograms(crop)
     hist_dist = np.zeros(n, np.float32)
@@ -138,10 +165,12 @@ def compute_signals(thumb: np.ndarray, area: ActiveArea | None = None) -> FrameS
         diff[1:] = np.abs(flat_gray[1:] - flat_gray[:-1]).mean(axis=1)
     return FrameSignals(
         area=area,
+        overlay=overlay,
         small=small_f,
         gray=gray,
         luma=luma.astype(np.float32),
         contrast=contrast.astype(np.float32),
+        white=white.astype(np.float32),
         colour=colour.astype(np.float32),
         hist=hist,
         hist_dist=hist_dist,

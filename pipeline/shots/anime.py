@@ -1,0 +1,901 @@
+"""The anime-aware shot detector (default backend ``transnet``): TransNetV2 plus cheap signals.
+
+Stages (every threshold lives in :class:`AnimeShotConfig`, with the reason for its value):
+
+1. **Cheap signals** over all frames (:mod:`pipeline.shots.signals`), on the active area inside static
+   letterbox/pillarbox bars: colour-histogram distance and luma difference between consecutive frames,
+   mean luma / contrast / white fraction per frame; on demand a shift-tolerant structural similarity.
+2. **Candidates**: a boundary ``b`` (between frames ``b-1`` and ``b``) is a candidate when the colours
+   change noticeably, the brightness jumps, or a frame turns flat. Nothing else can become a hard cut or a
+   flash.
+3. **Flat runs** (black, white, or one-colour frames) become fades, flash cuts, or in-shot flashes: the
+   span grows backwards over the frames that approach the flat colour and forwards over those that leave
+   it; if the picture after the span is the picture before it, it was an in-shot flash, otherwise one
+   transition. A black leader (with its fade-in) belongs to the first shot; a hard cut into a black tail
+   is a cut.
+4. **Short excursions**: 1-``flash_max_frames`` frames that differ strongly from the frames around them
+   while the frame after looks like the frame before (impact frames, inversions, colour flashes, strobes)
+   are in-shot flashes, never cuts.
+5. **Gradual transitions** through no flat frame (dissolves, wipes): a colour-novelty peak (one stable
+   picture giving way to another), no single large step, and in-between frames explained by the two end
+   pictures (a linear blend for a dissolve, a per-block choice for a wipe). Spans explained only loosely
+   are kept if TransNet's many-hot output agrees.
+6. **Triage** of the remaining candidates by the cheap signals: structure continues across the boundary
+   -> same shot; a very large colour change with no structural continuity -> cut. Only the rest is
+   uncertain.
+7. **TransNetV2** runs only on the 100-frame windows holding uncertain candidates or loosely explained
+   gradual spans -- the same window grid, 25-frame context and kept middle 50 predictions as a full-video
+   run, so every probability read is exactly that of a full run (``gating=False`` runs every window and
+   gives the same result) -- batched. A strong peak is a cut; a moderate one is a cut with a large colour
+   change and little structural continuity.
+8. Cuts within one frame of each other merge; boundaries that would leave a shot shorter than
+   ``min_shot_frames`` are dropped (the weaker one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import torch
+
+from pipeline.frames import AnalysisFrames
+from pipeline.shots.base import FrameSpan, ShotBoundaries
+from pipeline.shots.signals import FrameSignals, compute_signals, hist_distance
+from pipeline.shots.transnet import PAD, STEP, WINDOW, TransNetPredictions, TransNetV2Model
+
+#: ``predictor(tiny, windows)``: TransNet predictions for the given 50-frame windows (``None`` = all).
+WindowPredictor = Callable[[np.ndarray, "list[int] | None"], TransNetPredictions]
+
+
+@dataclass(frozen=True)
+class AnimeShotConfig:
+    """Thresholds of :class:`AnimeShotDetector`. Histogram distances are half-L1 between 12x4x4 HSV
+    histograms (0..1); similarities are shift-tolerant normalised correlations of 64x36 luma (-1..1); luma is
+    0..255. "Labelled clips" are the 28 development clips of ``footage/labels``."""
+
+    # --- candidates (and the TransNet gate) -------------------------------------------------------------
+    #: Colour change that makes a boundary a candidate. Every labelled hard cut changes the histogram by
+    #: >= 0.139 (the Vinland jump cuts are the lowest); in-shot drawing changes on twos/threes mostly stay
+    #: below 0.1, so this keeps candidates (and TransNet windows) sparse.
+    candidate_min_hist: float = 0.12
+    #: Mean-luma jump that makes a boundary a candidate on its own (flashes can keep the colours' hue).
+    candidate_min_luma_step: float = 20.0
+
+    # --- hard cuts ---------------------------------------------------------------------------------------
+    #: TransNet probability that is a cut on its own (the published operating point).
+    strong_threshold: float = 0.5
+    #: A weaker TransNet peak is a cut when the colours change a lot *and* the picture has no structural
+    #: continuity. Blast Burn's labelled cuts 101 (p 0.17, similarity 0.16) and 121 (p 0.15, 0.18) drove
+    #: this; its in-shot stepped pull-back (125: p 0.17, histogram 0.50, similarity 0.42) and flame bursts
+    #: (60, 152: similarity >= 0.5) keep some structure across the step and are rejected.
+    moderate_threshold: float = 0.12
+    moderate_min_hist: float = 0.4
+    moderate_max_similarity: float = 0.35
+    #: ...plus this much per unit of TransNet probability above ``moderate_threshold``: a p = 0.46 peak
+    #: between two similarly composed shots (similarity 0.47) is a cut; Blast Burn's 60 (p 0.26,
+    #: similarity 0.51) and 152 (p 0.21, 0.60) stay in-shot.
+    moderate_similarity_slope: float = 1.0
+    #: A very large colour change without structural continuity between two lit, textured pictures is a
+    #: cut without asking TransNet -- also where TransNet is blind (fast motion on both sides: Sintel 406,
+    #: p 0.004, histogram 0.76, similarity 0.01). 17 of the labelled hard cuts pass this; no in-shot frame
+    #: pair does except Flying Sunset 75, which TransNet calls a cut too (p 0.53).
+    colour_cut_min_hist: float = 0.5
+    colour_cut_max_similarity: float = 0.3
+    #: Across a boundary whose pictures keep this much structure (shift-tolerant correlation) the shot
+    #: continues -- motion or animation -- and TransNet is not asked. Labelled cuts TransNet has to decide
+    #: stay <= 0.49 (Vinland 9; Sintel 573: 0.43); Vinland's 6 (0.60) is a jump cut it misses anyway.
+    continuity_min_similarity: float = 0.6
+    #: Pictures darker or flatter than this are left to the fade logic (histograms of near-black frames are
+    #: dominated by noise).
+    colour_cut_min_luma: float = 20.0
+    colour_cut_min_contrast: float = 8.0
+    #: Shift (pixels of the 64x36 picture) the structural similarity tolerates: camera moves and shakes.
+    similarity_radius: int = 3
+
+    # --- flashes -----------------------------------------------------------------------------------------
+    #: Longest in-shot flash / impact excursion (frames). Anime impact frames and flashes last 1-3 frames;
+    #: a longer different picture is an insert shot.
+    flash_max_frames: int = 4
+    #: The frame after an excursion "returns" to the frame before it when their colours are this close...
+    flash_return_max_hist: float = 0.25
+    #: ...(and at most this fraction of the entry's colour change)...
+    flash_return_ratio: float = 0.6
+    #: ...and their structure matches this well -- or nearly as well as the shot's own frames the same
+    #: distance apart (dissimilarity at most this ratio of theirs, similarity at least
+    #: ``flash_return_min_relative``): a close-up animated on ones around a 2-frame impact has 0.49 across
+    #: the flash and 0.48 over the 3 frames before it; randomly redrawn speed lines give 0.30 vs 0.46.
+    flash_return_min_similarity: float = 0.5
+    flash_return_dissimilarity_ratio: float = 1.5
+    flash_return_min_relative: float = 0.2
+    #: An excursion frame this similar to the colour negative of the frame before is an inversion.
+    inversion_min_similarity: float = 0.6
+    #: Brighter than the frame before by this much (and white-ish): a white flash rather than an impact.
+    white_flash_min_luma_gain: float = 40.0
+    #: Flashes closer than this (frames) merge into one strobe.
+    strobe_max_gap: int = 3
+
+    # --- flat frames, fades and flash cuts ----------------------------------------------------------------
+    #: A frame whose luma std (outside static overlays) is below this is one flat colour. Sintel's title
+    #: cards (small white text on black, std ~6) must stay pictures; fade bottoms are < 4.
+    flat_max_contrast: float = 4.0
+    #: A frame with this fraction of near-white pixels is a washed-out (white) frame even when a player bar
+    #: or a subtitle keeps its std high (Blast Burn 107).
+    washed_out_min_white: float = 0.85
+    #: Flat colours darker than this are black, brighter (and unsaturated) are white (Sintel's white-out
+    #: fades to flat grey 176).
+    black_max_luma: float = 40.0
+    white_min_luma: float = 150.0
+    #: A fade ramp continues while each frame moves at least this fraction closer to the flat colour (one
+    #: repeated frame in between is tolerated).
+    fade_min_rel_step: float = 0.005
+    #: ...while at least this share of each frame's change is a uniform scaling towards / away from the
+    #: flat colour (a fade; a tilt that drifts brighter, a hard cut after unrelated frames are not).
+    fade_min_scaling_share: float = 0.5
+    #: Longest fade ramp on either side of the flat frames (seconds); Sintel's slowest ramps take ~2 s.
+    fade_max_seconds: float = 3.0
+    #: A white/colour transition no longer than this (frames), entered and left abruptly (ramps of at most
+    #: ``flash_cut_max_ramp`` frames), is a flash cut; otherwise a fade.
+    flash_cut_max_frames: int = 10
+    flash_cut_max_ramp: int = 2
+    #: Flat spans no longer than this whose two sides show the same picture are in-shot flashes.
+    flat_flash_max_frames: int = 8
+
+    # --- gradual transitions without flat frames (dissolves, wipes) ---------------------------------------
+    #: Half-width (frames) of the before/after blocks compared by the novelty curve: ~0.7 s, as long as a
+    #: typical anime dissolve or wipe (the labelled ones take 14-31 frames; longer ones still peak).
+    gradual_half_width: int = 16
+    #: Novelty (mean cross-block minus mean within-block histogram distance) of a gradual scene change. The
+    #: labelled dissolves and wipes peak at 0.25-0.58 (Mars Express' iris wipe, within one palette, only
+    #: at 0.11); steady pans and push-ins stay <= 0.16, drawn push-ins and big animation reach ~0.25.
+    gradual_min_novelty: float = 0.2
+    #: Largest single step relative to the whole change: above this the change is abrupt (a cut), not gradual.
+    gradual_max_concentration: float = 0.5
+    #: Colour change between the two ends of a gradual transition (labelled ones: 0.46-0.96).
+    gradual_min_hist: float = 0.4
+    #: Mean residual of the in-between frames explained by the two ends (blend or spatial split), relative
+    #: to the ends' difference. Labelled dissolves/wipes: 0.14-0.30; animation and camera moves that pass
+    #: the novelty test: >= 0.33 (Gojo's drawn push-in).
+    gradual_max_residual: float = 0.3
+    #: Up to this residual a span is still a dissolve when TransNet's many-hot output (P(frame inside a
+    #: transition)) averages at least ``gradual_min_many_hot`` over it: dissolves whose two shots keep
+    #: moving (synthetic pans: 0.30-0.32; many-hot 0.3-0.9) vs animation and camera moves (many-hot <= 0.1).
+    gradual_max_residual_transnet: float = 0.45
+    gradual_min_many_hot: float = 0.25
+
+    # --- output --------------------------------------------------------------------------------------------
+    #: Shortest shot kept (frames): a boundary that would leave a shorter shot is dropped (the weaker one).
+    #: 2 keeps Vinland's 2-frame jump-cut steps at 12.5 fps and drops TransNet's peak at frame 0 of a clip.
+    min_shot_frames: int = 2
+    #: Run TransNet only on windows covering candidates (same result as everywhere, much cheaper).
+    gating: bool = True
+    device: str = "cpu"
+    batch_windows: int = 8
+
+    def __post_init__(self) -> None:
+        if self.min_shot_frames < 1:
+            raise ValueError("min_shot_frames must be >= 1")
+        if self.flash_max_frames < 1:
+            raise ValueError("flash_max_frames must be >= 1")
+
+
+# ------------------------------------------------------------------------------------------- TransNet gate
+
+
+def window_count(n: int) -> int:
+    """Number of 50-frame windows a full-video TransNet run uses for ``n`` frames."""
+    return -(-n // STEP) if n > 0 else 0
+
+
+def predict_windows(
+    model: TransNetV2Model, tiny: np.ndarray, windows: list[int] | None = None
+) -> TransNetPredictions:
+    """TransNetV2 predictions of the given windows only (``None``: all), exactly as a full-video run.
+
+    Window ``k`` feeds padded frames ``50k .. 50k+99`` (the video with 25 copies of its first frame before
+    it and copies of its last frame after it, as :meth:`TransNetV2Model.predict` pads) and keeps the middle 50
+    predictions, for frames ``50k .. 50k+49``. Frames outside the requested windows get probability 0.
+    """
+    n = int(tiny.shape[0])
+    single = np.zeros(n, np.float32)
+    many = np.zeros(n, np.float32)
+    if n == 0:
+        return TransNetPredictions(single, many)
+    total = window_count(n)
+    ks = list(range(total)) if windows is None else sorted({k for k in windows if 0 <= k < total})
+    if not ks:
+        return TransNetPredictions(single, many)
+    tail = PAD + STEP - (n % STEP if n % STEP else STEP)
+    padded = np.concatenate([np.repeat(tiny[:1], PAD, 0), tiny, np.repeat(tiny[-1:], tail, 0)])
+    net = model.net
+    with torch.inference_mode():
+        for b in range(0, len(ks), model.batch_windows):
+            chunk = ks[b : b + model.batch_windows]
+            batch = np.stack([padded[k * STEP : k * STEP + WINDOW] for k in chunk])
+            one_hot, extra = net(torch.from_numpy(batch).to(model.device))
+            s = torch.sigmoid(one_hot[:, PAD : PAD + STEP, 0]).cpu().numpy()
+            m = torch.sigmoid(extra["many_hot"][:, PAD : PAD + STEP, 0]).cpu().numpy()
+            for row, k in enumerate(chunk):
+                lo, hi = k * STEP, min(n, k * STEP + STEP)
+                single[lo:hi] = s[row, : hi - lo]
+                many[lo:hi] = m[row, : hi - lo]
+    return TransNetPredictions(single, many)
+
+
+# ----------------------------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class _Event:
+    """A boundary being assembled: a cut (start == end == first frame of the new shot) or a transition."""
+
+    start: int
+    end: int
+    kind: str  # "cut" or a transition type
+    strength: float
+
+    @property
+    def is_cut(self) -> bool:
+        return self.kind == "cut"
+
+    @property
+    def last_of_previous(self) -> int:
+        """Last frame of the shot before this boundary."""
+        return self.start - 1
+
+    @property
+    def first_of_next(self) -> int:
+        """First frame of the shot after this boundary."""
+        return self.start if self.is_cut else self.end + 1
+
+
+@dataclass
+class _State:
+    sig: FrameSignals
+    cfg: AnimeShotConfig
+    fps: float
+    claimed: np.ndarray  # (N+1,) bool: boundary b already explained (inside a fade, flash, ...)
+    events: list[_Event] = field(default_factory=list)
+    flashes: list[FrameSpan] = field(default_factory=list)
+    clean_small: np.ndarray | None = None  # small frames with in-shot flashes replaced (gradual stage)
+    _sim: dict[tuple[int, int], float] = field(default_factory=dict)
+
+    def sim(self, i: int, j: int) -> float:
+        key = (i, j)
+        if key not in self._sim:
+            self._sim[key] = self.sig.similarity(i, j, self.cfg.similarity_radius)
+        return self._sim[key]
+
+    def hist(self, i: int, j: int) -> float:
+        return float(hist_distance(self.sig.hist[i], self.sig.hist[j]))
+
+    def claim(self, first: int, last: int) -> None:
+        """Mark boundaries ``first .. last`` (inclusive) as explained."""
+        self.claimed[max(0, first) : max(0, last + 1)] = True
+
+
+class AnimeShotDetector:
+    """TransNetV2 (gated) + anime-aware post-processing: the default shot backend."""
+
+    name: ClassVar[str] = "transnet"
+
+    def __init__(
+        self,
+        config: AnimeShotConfig | None = None,
+        predictor: WindowPredictor | None = None,
+        **overrides: object,
+    ) -> None:
+        """``overrides`` replace single config fields (``AnimeShotDetector(min_shot_frames=6)``);
+        ``predictor`` replaces the packaged network (tests, cached predictions)."""
+        config = config if config is not None else AnimeShotConfig()
+        self.config = replace(config, **overrides) if overrides else config
+        self.model = TransNetV2Model(device=self.config.device, batch_windows=self.config.batch_windows)
+        self._predictor = predictor
+
+    def predict(self, tiny: np.ndarray, windows: list[int] | None) -> TransNetPredictions:
+        if self._predictor is not None:
+            return self._predictor(tiny, windows)
+        return predict_windows(self.model, tiny, windows)
+
+    # ------------------------------------------------------------------------------------------- detect
+
+    def detect(self, frames: AnalysisFrames) -> ShotBoundaries:
+        n = len(frames)
+        cfg = self.config
+        if n == 0:
+            return ShotBoundaries(frames=0, detector=self.name)
+        sig = compute_signals(frames.thumb)
+        fps = float(frames.fps) if frames.fps else 24.0
+        st = _State(sig=sig, cfg=cfg, fps=fps, claimed=np.zeros(n + 1, bool))
+
+        candidates = self._candidates(sig)
+        # The cheap stages first; TransNet only looks at the candidates they leave unexplained.
+        self._flat_runs(st)
+        self._excursions(st, candidates)
+        pending = self._gradual(st)
+        remaining = self._triage(st, candidates)
+        windows = None
+        if cfg.gating:
+            frames_needed = {b - 1 for b in remaining}  # p_cut[b] is TransNet's output on frame b-1
+            # pending spans: many-hot over the span, and single at its candidates if TransNet rejects it
+            frames_needed.update(f for ev in pending for f in range(ev.start - 1, ev.end + 1))
+            windows = sorted({f // STEP for f in frames_needed if 0 <= f < n})
+        pred = self.predict(frames.tiny, windows)
+        rejected = self._confirm_gradual(st, pending, pred.many)
+        inside = [b for b in candidates if any(ev.start <= b <= ev.end + 1 for ev in rejected)]
+        remaining = [b for b in remaining if not st.claimed[b]] + self._triage(st, inside)
+        p_cut = np.zeros(n + 1, np.float32)  # p_cut[b]: TransNet P(boundary between b-1 and b)
+        p_cut[1:n] = pred.single[: n - 1]
+        self._hard_cuts(st, remaining, p_cut)
+        events = self._finalise(st, n)
+
+        cuts = tuple(e.start for e in events if e.is_cut)
+        transitions = tuple(FrameSpan(e.start, e.end, e.kind) for e in events if not e.is_cut)
+        flashes = tuple(_strobes(st.flashes, cfg.strobe_max_gap))
+        extra: dict[str, object] = {
+            "transnet_windows": len(windows) if windows is not None else window_count(n),
+            "transnet_windows_total": window_count(n),
+            "candidates": len(candidates),
+            "active_area": (sig.area.top, sig.area.bottom, sig.area.left, sig.area.right),
+        }
+        return ShotBoundaries(
+            frames=n, cuts=cuts, transitions=transitions, flashes=flashes, detector=self.name, extra=extra
+        )
+
+    # --------------------------------------------------------------------------------------- candidates
+
+    def _candidates(self, sig: FrameSignals) -> list[int]:
+        cfg = self.config
+        n = len(sig)
+        if n < 2:
+            return []
+        flat = self._flat_mask(sig)
+        b = np.arange(1, n)
+        mask = (
+            (sig.hist_dist[1:] >= cfg.candidate_min_hist)
+            | (np.abs(np.diff(sig.luma)) >= cfg.candidate_min_luma_step)
+            | (flat[1:] != flat[:-1])
+        )
+        return [int(x) for x in b[mask]]
+
+    def _flat_mask(self, sig: FrameSignals) -> np.ndarray:
+        cfg = self.config
+        return (sig.contrast < cfg.flat_max_contrast) | (sig.white >= cfg.washed_out_min_white)
+
+    # --------------------------------------------------------------------------------- flat runs, fades
+
+    def _flat_runs(self, st: _State) -> None:
+        cfg, sig = st.cfg, st.sig
+        n = len(sig)
+        flat = self._flat_mask(sig)
+        max_ramp = max(2, int(round(cfg.fade_max_seconds * st.fps)))
+        picture = ~sig.overlay.ravel()
+        pixels = sig.small.reshape(n, -1, 3)[:, picture]
+
+        runs: list[tuple[int, int]] = []
+        i = 0
+        while i < n:
+            if not flat[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and flat[j + 1] and np.abs(sig.colour[j + 1] - sig.colour[j]).max() < 40.0:
+                j += 1
+            runs.append((i, j))
+            i = j + 1
+
+        prev_end = -1
+        for k, (a, b) in enumerate(runs):
+            flattest = a + int(np.argmin(sig.contrast[a : b + 1]))
+            colour = np.median(pixels[flattest], axis=0)
+
+            lo = max(prev_end + 1, a - max_ramp)
+            hi = min(runs[k + 1][0] - 1 if k + 1 < len(runs) else n - 1, b + max_ramp)
+            # every frame in reach, at once: its distance from the flat colour, and how much of its change
+            # from the frame before is a uniform scaling towards / away from that colour
+            first = max(0, lo - 1)
+            diffs = pixels[first : hi + 2] - colour
+            devs = np.abs(diffs).mean(axis=(1, 2))
+            s, e = _ramps(
+                partial(_offset_lookup, devs, first),
+                partial(_offset_lookup, _scaling_share(diffs), first),
+                a,
+                b,
+                lo=lo,
+                hi=hi,
+                step=cfg.fade_min_rel_step,
+                min_share=cfg.fade_min_scaling_share,
+            )
+            prev_end = e
+            st.claim(s, e + 1)
+            luma = float(sig.colour[flattest] @ np.array([0.299, 0.587, 0.114], np.float32))
+            chroma = float(np.ptp(colour))
+            is_black = luma < cfg.black_max_luma
+            is_white = luma >= cfg.white_min_luma and chroma < 60.0
+
+            if s == 0:
+                continue  # black leader / opening fade-in: part of the first shot
+            if e >= n - 1:
+                # Tail: a hard cut into a long flat tail is a cut; a fade into it ends the last shot.
+                if s == a and n - a >= cfg.min_shot_frames:
+                    st.events.append(_Event(a, a, "cut", 2.0))
+                continue
+            before, after = s - 1, e + 1
+            length = e - s + 1
+            same = (
+                length <= cfg.flat_flash_max_frames
+                and st.hist(before, after) <= cfg.flash_return_max_hist
+                and self._returns(st, before, after)
+            )
+            if same:
+                st.flashes.append(FrameSpan(s, e, "white_flash" if is_white else "colour_flash"))
+                continue
+            if is_black:
+                kind = "fade_black"
+            elif length <= cfg.flash_cut_max_frames and max(a - s, e - b) <= cfg.flash_cut_max_ramp:
+                kind = "flash_cut"
+            else:
+                kind = "fade_white" if is_white else "other"
+            st.events.append(_Event(s, e, kind, 3.0))
+
+    # ------------------------------------------------------------------------------------ excursions
+
+    def _excursions(self, st: _State, candidates: list[int]) -> None:
+        cfg, sig = st.cfg, st.sig
+        n = len(sig)
+        found: list[FrameSpan] = []
+        for b in candidates:
+            if st.claimed[b] or b < 1:
+                continue
+            entry = st.hist(b - 1, b)
+            if (
+                entry < cfg.candidate_min_hist
+                and abs(sig.luma[b] - sig.luma[b - 1]) < cfg.candidate_min_luma_step
+            ):
+                continue
+            for length in range(1, cfg.flash_max_frames + 1):
+                e = b + length - 1
+                if e + 1 >= n:
+                    break
+                if any(st.claimed[t] for t in range(b + 1, e + 2)):
+                    break
+                back = st.hist(b - 1, e + 1)
+                exit_h = st.hist(e, e + 1)
+                if back > cfg.flash_return_max_hist or back > cfg.flash_return_ratio * min(entry, exit_h):
+                    continue
+                if not self._returns(st, b - 1, e + 1):
+                    continue
+                found.append(FrameSpan(b, e, self._flash_type(st, b, e)))
+                st.claim(b, e + 1)
+                break
+        st.flashes.extend(found)
+
+    def _returns(self, st: _State, before: int, after: int) -> bool:
+        """Does frame ``after`` show the picture of frame ``before`` (the same shot continuing)? Their
+        structure must match as well as the shot's own frames ``after - before`` apart do (a close-up
+        animated on ones changes a lot in 3 frames), or at least ``flash_return_min_similarity``."""
+        cfg = st.cfg
+        sim = st.sim(before, after)
+        if sim >= cfg.flash_return_min_similarity:
+            return True
+        gap = after - before
+        n = len(st.sig)
+        refs = []
+        if before - gap >= 0:
+            refs.append(st.sim(before - gap, before))
+        if after + gap < n:
+            refs.append(st.sim(after, after + gap))
+        if not refs or sim < cfg.flash_return_min_relative:
+            return False
+        return 1.0 - sim <= cfg.flash_return_dissimilarity_ratio * (1.0 - float(np.mean(refs))) + 0.05
+
+    def _flash_type(self, st: _State, b: int, e: int) -> str:
+        cfg, sig = st.cfg, st.sig
+        before = b - 1
+        if any(_two_tone(sig.small[t]) for t in range(b, e + 1)):
+            return "impact_frame"
+        if sig.inverted_similarity(b, before, cfg.similarity_radius) >= max(
+            cfg.inversion_min_similarity, st.sim(b, before) + 0.2
+        ):
+            return "inversion"
+        luma = float(sig.luma[b : e + 1].mean())
+        if luma >= sig.luma[before] + cfg.white_flash_min_luma_gain and luma >= cfg.white_min_luma:
+            return "white_flash"
+        colour = sig.colour[b : e + 1].mean(axis=0)
+        if float(np.ptp(colour)) >= 60.0 and float(sig.contrast[b : e + 1].mean()) < 0.5 * float(
+            sig.contrast[before]
+        ):
+            return "colour_flash"
+        return "impact_frame"
+
+    # ------------------------------------------------------------------------------ gradual transitions
+
+    def _gradual(self, st: _State) -> list[_Event]:
+        """Dissolves and wipes that pass through no flat frame (see the module docstring, stage 6).
+
+        Spans explained by their two ends within ``gradual_max_residual`` are accepted at once; those within
+        ``gradual_max_residual_transnet`` are returned as pending, to be confirmed by TransNet's many-hot
+        output (:meth:`_confirm_gradual`). Both are claimed, so no cut is looked for inside them."""
+        cfg, sig = st.cfg, st.sig
+        n = len(sig)
+        w = cfg.gradual_half_width
+        st.clean_small = sig.small
+        if n < 2 * w + 2:
+            return []
+        # In-shot flashes found so far would look like tiny scene changes: hide them behind the frame before.
+        hist, small = sig.hist.copy(), sig.small.copy()
+        for f in st.flashes:
+            if f.start > 0:
+                hist[f.start : f.end + 1] = hist[f.start - 1]
+                small[f.start : f.end + 1] = small[f.start - 1]
+        st.clean_small = small
+        nov = novelty_curve(hist, w)
+        peaks = [
+            t
+            for t in range(1, n - 1)
+            if nov[t] >= cfg.gradual_min_novelty and nov[t] >= nov[t - 1] and nov[t] > nov[t + 1]
+        ]
+        peaks.sort(key=lambda t: -nov[t])
+        pending: list[_Event] = []
+        # Flash frames may sit inside or next to a transition; other claims (fades, cuts) may not.
+        blocked = st.claimed.copy()
+        for f in st.flashes:
+            blocked[f.start : f.end + 2] = False
+        for t in peaks:
+            span = _progress_span(hist, max(0, t - w), min(n - 1, t + w), t)
+            if span is None:
+                continue
+            s, e = span
+            if blocked[s : e + 2].any():
+                continue
+            ends = float(hist_distance(hist[s - 1], hist[e + 1]))
+            if ends < cfg.gradual_min_hist:
+                continue
+            if _concentration(small, s, e) > cfg.gradual_max_concentration:
+                continue  # one step carries most of the change: abrupt, left to the cut logic
+            blend, select = _explained_by_ends(small, s, e)
+            residual = min(blend, select)
+            if residual > cfg.gradual_max_residual_transnet:
+                continue
+            kind = "dissolve" if blend <= select + 0.05 else "wipe"
+            s, e = _trim_span(small, s, e)  # report only the frames really in between
+            if residual <= cfg.gradual_max_residual:
+                st.events.append(_Event(s, e, kind, 3.0))
+            else:
+                pending.append(_Event(s, e, "dissolve", 3.0))
+            st.claim(s, e + 1)
+            blocked[s : e + 2] = True
+        return pending
+
+    def _confirm_gradual(self, st: _State, pending: list[_Event], many: np.ndarray) -> list[_Event]:
+        """Keep the pending gradual spans TransNet also sees as transitions (and return the others, whose
+        candidates go back to the cut logic); merge neighbouring gradual spans."""
+        cfg = st.cfg
+        rejected: list[_Event] = []
+        for ev in pending:
+            if float(many[ev.start : ev.end + 1].mean()) >= cfg.gradual_min_many_hot:
+                st.events.append(ev)
+            else:
+                st.claimed[ev.start : ev.end + 2] = False
+                rejected.append(ev)
+        # A long transition can peak twice (Sintel's 74-frame dissolve): neighbours that the two outer end
+        # pictures still explain as one blend / split are one transition.
+        gradual = sorted((e for e in st.events if e.kind in ("dissolve", "wipe")), key=lambda e: e.start)
+        others = [e for e in st.events if e.kind not in ("dissolve", "wipe")]
+        merged: list[_Event] = []
+        for ev in gradual:
+            if merged and ev.start - merged[-1].end - 1 <= cfg.gradual_half_width:
+                last = merged[-1]
+                blend, select = _explained_by_ends(
+                    st.clean_small if st.clean_small is not None else st.sig.small, last.start, ev.end
+                )
+                if min(blend, select) <= cfg.gradual_max_residual:
+                    kind = "dissolve" if blend <= select + 0.05 else "wipe"
+                    merged[-1] = _Event(last.start, ev.end, kind, 3.0)
+                    st.claim(last.start, ev.end + 1)
+                    continue
+            merged.append(ev)
+        st.events = others + merged
+        return rejected
+
+    # ---------------------------------------------------------------------------------------- hard cuts
+
+    def _triage(self, st: _State, candidates: list[int]) -> list[int]:
+        """Decide the candidates the cheap signals are sure about; return the rest, for TransNet.
+
+        A boundary across which the picture keeps its structure (shift-tolerant similarity at least
+        ``continuity_min_similarity``) is motion or animation, not a cut. A boundary with a very large colour
+        change and no structural continuity between two lit, textured pictures is a cut."""
+        cfg, sig = st.cfg, st.sig
+        uncertain: list[int] = []
+        for b in candidates:
+            if st.claimed[b]:
+                continue
+            sim = st.sim(b - 1, b)
+            if sim >= cfg.continuity_min_similarity:
+                continue
+            h = float(sig.hist_dist[b])
+            lit = min(sig.luma[b - 1], sig.luma[b]) >= cfg.colour_cut_min_luma
+            textured = min(sig.contrast[b - 1], sig.contrast[b]) >= cfg.colour_cut_min_contrast
+            if h >= cfg.colour_cut_min_hist and sim < cfg.colour_cut_max_similarity and lit and textured:
+                st.events.append(_Event(b, b, "cut", 1.0 + h))
+                continue
+            uncertain.append(b)
+        return uncertain
+
+    def _hard_cuts(self, st: _State, candidates: list[int], p_cut: np.ndarray) -> None:
+        """TransNet's verdict on the uncertain candidates: a strong peak, or a moderate one with a large
+        colour change and little structural continuity."""
+        cfg, sig = st.cfg, st.sig
+        for b in candidates:
+            if st.claimed[b]:
+                continue
+            p = float(p_cut[b])
+            h = float(sig.hist_dist[b])
+            strength = 0.0
+            if p >= cfg.strong_threshold:
+                strength = p + h
+            elif p >= cfg.moderate_threshold and h >= cfg.moderate_min_hist:
+                # the surer TransNet is, the more structure the two pictures may share
+                limit = cfg.moderate_max_similarity + cfg.moderate_similarity_slope * (
+                    p - cfg.moderate_threshold
+                )
+                if st.sim(b - 1, b) < limit:
+                    strength = p + h
+            if strength > 0.0:
+                st.events.append(_Event(b, b, "cut", strength))
+
+    # ----------------------------------------------------------------------------------------- finalise
+
+    def _finalise(self, st: _State, n: int) -> list[_Event]:
+        cfg = st.cfg
+        events = sorted(st.events, key=lambda e: (e.start, e.end))
+        # A cut within one frame of another boundary is the same boundary: keep the stronger one.
+        # Overlapping transitions become one span.
+        merged: list[_Event] = []
+        for ev in events:
+            if merged:
+                last = merged[-1]
+                reach = last.start if last.is_cut else last.end
+                if ev.start <= reach + 1 and (ev.is_cut or last.is_cut):
+                    if ev.strength > last.strength:
+                        merged[-1] = ev
+                    continue
+                if not ev.is_cut and not last.is_cut and ev.start <= last.end:
+                    kind = last.kind if last.end - last.start >= ev.end - ev.start else ev.kind
+                    merged[-1] = _Event(
+                        last.start, max(last.end, ev.end), kind, max(last.strength, ev.strength)
+                    )
+                    continue
+            merged.append(ev)
+        # Minimum shot length: drop the weaker boundary of any too-short shot (at the clip's ends, the
+        # boundary itself).
+        while merged:
+            first = 0  # first frame of the current shot
+            drop = None
+            for idx, ev in enumerate(merged):
+                if ev.last_of_previous - first + 1 < cfg.min_shot_frames:
+                    weaker_is_this = idx == 0 or ev.strength <= merged[idx - 1].strength
+                    drop = idx if weaker_is_this else idx - 1
+                    break
+                first = ev.first_of_next
+            if drop is None and n - merged[-1].first_of_next < cfg.min_shot_frames:
+                drop = len(merged) - 1
+            if drop is None:
+                break
+            del merged[drop]
+        return merged
+
+
+def _offset_lookup(values: np.ndarray, first: int, t: int) -> float:
+    """``values[t - first]``: a per-frame array that starts at frame ``first``."""
+    return float(values[t - first])
+
+
+def _scaling_share(diffs: np.ndarray) -> np.ndarray:
+    """For frames given as differences from a flat colour ``(T, P, 3)``: which share of each frame's change
+    from the frame before (index 0: none) is a uniform scaling of that difference -- ~1 in a fade (the
+    picture only moves towards or away from the colour), small for motion, animation or a new picture."""
+    out = np.zeros(len(diffs), np.float32)
+    if len(diffs) < 2:
+        return out
+    prev, cur = diffs[:-1].reshape(len(diffs) - 1, -1), diffs[1:].reshape(len(diffs) - 1, -1)
+    # scale the fainter frame from the stronger one (a flat frame is ~0 times any picture)
+    swap = (cur * cur).sum(axis=1) > (prev * prev).sum(axis=1)
+    base = np.where(swap[:, None], cur, prev)
+    other = np.where(swap[:, None], prev, cur)
+    gain = (base * other).sum(axis=1) / np.maximum((base * base).sum(axis=1), 1e-6)
+    scaled = np.abs(1.0 - gain) * np.abs(base).mean(axis=1)
+    change = np.abs(cur - prev).mean(axis=1)
+    out[1:] = scaled / np.maximum(change, 1e-6)
+    return out
+
+
+def _ramps(
+    dev: Callable[[int], float],
+    share: Callable[[int], float],
+    a: int,
+    b: int,
+    lo: int,
+    hi: int,
+    step: float,
+    min_share: float,
+) -> tuple[int, int]:
+    """Grow the flat run ``a .. b`` over its fade ramps, within ``lo .. hi``: backwards while each frame is
+    closer to the flat colour (``dev``) than the one before it by ``step`` (relative), forwards while each
+    frame is further from it than the one before, and in both directions only while the change between
+    consecutive frames is mostly a uniform scaling (``share(t)``, the change from ``t-1`` to ``t``, at least
+    ``min_share``: a fade scales the picture; a camera move drifting brighter does not). One repeated frame
+    may stall a slow fade (Sintel's logo fades out in 8-bit steps of ~1% per frame)."""
+
+    def closer(t: int) -> bool:  # frame t is closer to the flat colour than frame t-1
+        return dev(t) < dev(t - 1) * (1.0 - step)
+
+    def further(t: int) -> bool:  # frame t+1 is further from the flat colour than frame t
+        return dev(t + 1) > dev(t) * (1.0 + step)
+
+    s = a
+    while (
+        s - 1 > lo
+        and (closer(s - 1) or (dev(s - 1) <= dev(s - 2) and s - 2 > lo and closer(s - 2)))
+        and share(s - 1) >= min_share
+    ):
+        s -= 1
+    e = b
+    while (
+        e + 1 < hi
+        and (further(e + 1) or (dev(e + 2) >= dev(e + 1) and e + 2 < hi and further(e + 2)))
+        and share(e + 2) >= min_share
+    ):
+        e += 1
+    return s, e
+
+
+def _two_tone(image: np.ndarray) -> bool:
+    """A stark black-and-white drawing (the classic impact frame): no colour, the full tonal range, and
+    most pixels near the darkest or the lightest tone (at least half: the 64x36 downscale blends the
+    edges of a detailed drawing)."""
+    chroma = float((image.max(axis=-1) - image.min(axis=-1)).mean())
+    gray = image.mean(axis=-1)
+    lo, hi = np.percentile(gray, [2, 98])
+    if chroma > 15.0 or hi - lo < 150.0:
+        return False
+    near = (gray <= lo + 0.2 * (hi - lo)) | (gray >= hi - 0.2 * (hi - lo))
+    return float(near.mean()) >= 0.5
+
+
+def _strobes(flashes: list[FrameSpan], max_gap: int) -> list[FrameSpan]:
+    """Sort flashes; flashes in quick succession (at most ``max_gap`` frames apart) are one strobe."""
+    out: list[FrameSpan] = []
+    for f in sorted(flashes, key=lambda f: f.start):
+        if out and f.start - out[-1].end - 1 <= max_gap:
+            out[-1] = FrameSpan(out[-1].start, max(out[-1].end, f.end), "strobe")
+        else:
+            out.append(f)
+    return out
+
+
+# ------------------------------------------------------------------------------- gradual helper functions
+
+
+def novelty_curve(hist: np.ndarray, w: int) -> np.ndarray:
+    """Checkerboard novelty of the histogram self-distance matrix with blocks of ``w`` frames: for boundary
+    ``t``, the mean distance between the ``w`` frames before and the ``w`` frames after, minus the mean
+    distance within each side. High where one stable picture gives way to another; low inside a shot (small
+    distances everywhere) and during steady motion (distances grow with time difference on both sides
+    alike). Only the band ``|i - j| < 2w`` of the matrix is computed."""
+    n = len(hist)
+    out = np.zeros(n, np.float32)
+    if n < 2:
+        return out
+    w = max(1, min(w, n // 2))
+    t = np.arange(n)
+    wt = np.minimum(np.minimum(t, n - t), w)  # block size, shrunk near the ends
+    cross = np.zeros(n, np.float64)
+    left = np.zeros(n, np.float64)
+    right = np.zeros(n, np.float64)
+    for k in range(1, 2 * w):
+        dk = 0.5 * np.abs(hist[k:] - hist[:-k]).sum(axis=1)  # D(i, i + k), i = 0 .. n-k-1
+        csum = np.concatenate([[0.0], np.cumsum(dk)])
+
+        def rng_sum(lo: np.ndarray, hi: np.ndarray, csum: np.ndarray = csum, m: int = len(dk)) -> np.ndarray:
+            lo = np.clip(lo, 0, m)
+            hi = np.clip(hi, 0, m)
+            return np.where(hi > lo, csum[hi] - csum[np.minimum(lo, hi)], 0.0)
+
+        # cross pairs (i < t <= j, j - i = k, both within the blocks): i in [max(t-w, t-k), min(t-1, t+w-1-k)]
+        cross += rng_sum(np.maximum(t - wt, t - k), np.minimum(t - 1, t + wt - 1 - k) + 1)
+        # pairs inside the left block [t-w, t-1] and the right block [t, t+w-1]
+        left += rng_sum(t - wt, t - k)
+        right += rng_sum(t, t + wt - k)
+    pairs_cross = wt.astype(np.float64) ** 2
+    pairs_side = np.maximum(wt * (wt - 1) / 2.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nov = cross / np.maximum(pairs_cross, 1.0) - 0.5 * (left + right) / pairs_side
+    nov[wt < 2] = 0.0
+    return nov.astype(np.float32)
+
+
+def _progress_span(hist: np.ndarray, a: int, b: int, t: int) -> tuple[int, int] | None:
+    """The transition around ``t`` between the pictures ``a`` and ``b``: progress from ``a`` to ``b`` (by
+    histogram distance) climbs from at most 10% (the last such frame before ``t`` is still ``a``'s shot)
+    to at least 90% (the first such frame from ``t`` on already shows ``b``'s shot). ``None`` if ``a``
+    and ``b`` look alike."""
+    d_a = 0.5 * np.abs(hist[a : b + 1] - hist[a]).sum(axis=1)
+    d_b = 0.5 * np.abs(hist[a : b + 1] - hist[b]).sum(axis=1)
+    if float(d_a[-1]) < 1e-3:
+        return None
+    progress = d_a / np.maximum(d_a + d_b, 1e-6)
+    k = t - a
+    before = np.flatnonzero(progress[:k] <= 0.1)
+    after = np.flatnonzero(progress[k:] >= 0.9)
+    s = a + (int(before[-1]) + 1 if before.size else 0)
+    e = a + k + (int(after[0]) - 1 if after.size else len(progress) - 1 - k)
+    s = max(s, 1)
+    e = min(max(e, s), len(hist) - 2)
+    return s, e
+
+
+def _trim_span(small: np.ndarray, s: int, e: int) -> tuple[int, int]:
+    """Tighten a transition span to the frames that are really in between its ends: drop leading frames
+    that are still (nearly) the picture before (blend weight <= 0.1 towards the picture after) and
+    trailing ones that already are the picture after (>= 0.9) -- the colour-progress estimate runs long
+    when the next shot keeps moving."""
+    a_blk, b_blk = _blocks(small[s - 1]), _blocks(small[e + 1])
+    d = (b_blk - a_blk).ravel()
+    dd = float(d @ d) + 1e-6
+
+    def weight(j: int) -> float:
+        return float((_blocks(small[j]) - a_blk).ravel() @ d) / dd
+
+    while e > s and weight(e) >= 0.9:
+        e -= 1
+    while s < e and weight(s) <= 0.1:
+        s += 1
+    return s, e
+
+
+def _blocks(image: np.ndarray) -> np.ndarray:
+    """16x9 blocks (for a 64x36 small frame): colour layout, forgiving a few pixels of motion."""
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+
+
+def _concentration(small: np.ndarray, s: int, e: int) -> float:
+    """Largest frame-to-frame block difference over ``s-1 .. e+1`` relative to the difference between the
+    two ends: ~1 when one step makes the whole change (a cut), ~1/length for a gradual transition. Pixels,
+    not histograms: a 10% blend can push many pixels across a histogram bin edge at once."""
+    blocks = np.stack([_blocks(small[j]) for j in range(s - 1, e + 2)])
+    ends = float(np.abs(blocks[-1] - blocks[0]).mean()) + 1e-6
+    steps = np.abs(np.diff(blocks, axis=0)).mean(axis=(1, 2, 3))
+    return float(steps.max()) / ends
+
+
+def _explained_by_ends(small: np.ndarray, s: int, e: int) -> tuple[float, float]:
+    """How well the frames ``s .. e`` are explained by the frames around them, ``A = s-1`` and ``B = e+1``,
+    on 16x9 blocks of the small frames (coarse enough to forgive the few pixels both shots keep moving
+    during a transition): mean residual, relative to the mean difference of A and B, of the best linear
+    blend ``(1-a)A + aB`` per frame (a dissolve), and of picking per block whichever of A and B is closer
+    (a wipe). Small for a dissolve / wipe; large for motion or animation, whose in-between frames show
+    neither end."""
+    h, w = small.shape[1:3]
+    size = (max(1, w // 4), max(1, h // 4))
+    a_blk = cv2.resize(small[s - 1], size, interpolation=cv2.INTER_AREA)
+    b_blk = cv2.resize(small[e + 1], size, interpolation=cv2.INTER_AREA)
+    diff = b_blk - a_blk
+    scale = float(np.abs(diff).mean()) + 1e-6
+    d = diff.ravel()
+    dd = float(d @ d) + 1e-6
+    blend, select = [], []
+    for j in range(s, e + 1):
+        f_blk = cv2.resize(small[j], size, interpolation=cv2.INTER_AREA)
+        x = (f_blk - a_blk).ravel()
+        alpha = float(np.clip((x @ d) / dd, 0.0, 1.0))
+        blend.append(float(np.abs(x - alpha * d).mean()) / scale)
+        err = np.minimum(np.abs(f_blk - a_blk).mean(axis=-1), np.abs(f_blk - b_blk).mean(axis=-1))
+        select.append(float(err.mean()) / scale)
+    return float(np.mean(blend)), float(np.mean(select))

@@ -1,0 +1,342 @@
+"""The anime-aware shot detector on videos built inside the tests: cuts, flashes, fades, dissolves, holds."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.footage_labels import load_label_dir
+from pipeline.frames import AnalysisFrames, decode_analysis_frames
+from pipeline.shots.anime import (
+    AnimeShotConfig,
+    AnimeShotDetector,
+    novelty_curve,
+    predict_windows,
+    window_count,
+)
+from pipeline.shots.base import ShotBoundaries
+from pipeline.shots.evaluate import BoundaryScore, score_boundaries
+from pipeline.shots.signals import compute_signals, find_active_area, structure_similarity
+from pipeline.shots.transnet import TransNetPredictions, TransNetV2Model
+from tests.videos import write_video
+
+W, H = 160, 90
+FPS = Fraction(24000, 1001)
+
+
+# ------------------------------------------------------------------------------------------ test footage
+
+
+def _canvas(seed: int) -> np.ndarray:
+    """A cel-like background twice the frame size: a two-colour gradient plus flat shapes in one palette."""
+    rng = np.random.default_rng(seed)
+    hue = rng.uniform(0, 180)
+    h, w = 2 * H, 2 * W
+
+    def colour(dh: float, s: float, v: float) -> tuple[int, int, int]:
+        hsv = np.uint8([[[int((hue + dh) % 180), int(s), int(v)]]])
+        return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+    top, bottom = np.array(colour(0, 120, 220), float), np.array(colour(20, 200, 90), float)
+    ys, xs = np.mgrid[0:h, 0:w]
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xs / w + np.sin(angle) * ys / h)[..., None]
+    ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
+    img = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
+    for _ in range(40):
+        c = colour(rng.uniform(-40, 40), rng.uniform(60, 255), rng.uniform(40, 255))
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        if rng.random() < 0.5:
+            cv2.circle(img, (x, y), int(rng.integers(4, 22)), c, -1)
+        else:
+            cv2.rectangle(img, (x, y), (x + int(rng.integers(6, 40)), y + int(rng.integers(6, 30))), c, -1)
+    return img
+
+
+def shot(seed: int, n: int, pan: float = 1.0, step: int = 2, start: int = 0) -> list[np.ndarray]:
+    """``n`` frames of one shot: a panning crop of its background and a character (a two-tone ellipse pair)
+    that gets a new drawing every ``step`` frames (0 = held). ``start`` continues the same shot later."""
+    bg = _canvas(seed)
+    rng = np.random.default_rng(seed + 1000)
+    body = tuple(int(c) for c in rng.integers(30, 230, 3))
+    x_c, y_c = int(rng.integers(W // 4, 3 * W // 4)), int(rng.integers(H // 3, 2 * H // 3))
+    size = float(rng.uniform(0.6, 1.4))
+    frames = []
+    for t in range(start, start + n):
+        x0 = int(round(W / 2 + pan * (t - start))) % W  # the camera starts moving at ``start``
+        img = bg[H // 2 : H // 2 + H, x0 : x0 + W].copy()
+        d = (t // step) if step else 0
+        cx, cy = x_c + int(10 * np.sin(d * 0.9)), y_c + int(6 * np.cos(d * 1.3))
+        cv2.ellipse(img, (cx, cy), (int(18 * size), int(26 * size)), 0, 0, 360, body, -1)
+        head = (cx + 4, cy - int(14 * size))
+        cv2.ellipse(img, head, (int(10 * size), int(8 * size)), d * 20, 0, 360, (250, 230, 210), -1)
+        frames.append(img)
+    return frames
+
+
+def to_colour(img: np.ndarray, colour: int, amount: float) -> np.ndarray:
+    return (img.astype(np.float32) * (1 - amount) + colour * amount).astype(np.uint8)
+
+
+def blend(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
+
+
+def build(name: str) -> list[np.ndarray]:
+    if name == "cut":
+        return shot(1, 30) + shot(2, 30)
+    if name == "white_flash":
+        frames = shot(3, 50)
+        frames[24] = np.full_like(frames[24], 255)
+        frames[25] = to_colour(frames[25], 255, 0.85)
+        return frames
+    if name == "inversion":
+        frames = shot(4, 50)
+        frames[25] = 255 - frames[25]
+        return frames
+    if name == "flash_cut":
+        white = np.full((H, W, 3), 255, np.uint8)
+        return shot(5, 25) + [white, white.copy()] + shot(6, 25)
+    if name == "fade_black":
+        a, b = shot(7, 36), shot(8, 36)
+        out = a[:30] + [to_colour(f, 0, (i + 1) / 6) for i, f in enumerate(a[30:])]
+        out += [np.zeros((H, W, 3), np.uint8)] * 2
+        out += [to_colour(f, 0, 1 - (i + 1) / 7) for i, f in enumerate(b[:6])] + b[6:]
+        return out
+    if name == "dissolve":
+        a, b = shot(9, 42), shot(10, 42)
+        mix = [blend(a[30 + i], b[i], (i + 1) / 13) for i in range(12)]
+        return a[:30] + mix + b[12:]
+    if name == "held_and_twos":
+        return (
+            shot(11, 50, pan=0.0, step=0)
+            + shot(11, 40, pan=0.0, step=2, start=50)
+            + shot(11, 30, pan=0.5, step=3, start=90)
+        )
+    if name == "short_shot":
+        return shot(12, 30) + shot(13, 3) + shot(14, 30)
+    raise KeyError(name)
+
+
+#: Expected boundaries: first frame of the new shot after a cut, or the span a transition must touch.
+CUT_AT = {"cut": 30, "short_shot": 30}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, AnalysisFrames]:
+    root = tmp_path_factory.mktemp("anime_shots")
+    names = ["cut", "white_flash", "inversion", "flash_cut", "fade_black", "dissolve", "held_and_twos",
+             "short_shot"]  # fmt: skip
+    return {n: decode_analysis_frames(write_video(root / f"{n}.mp4", build(n), FPS)) for n in names}
+
+
+@pytest.fixture(scope="module")
+def detector() -> AnimeShotDetector:
+    return AnimeShotDetector()
+
+
+@pytest.fixture(scope="module")
+def results(videos, detector) -> dict[str, ShotBoundaries]:
+    return {name: detector.detect(frames) for name, frames in videos.items()}
+
+
+# ------------------------------------------------------------------------------------------ behaviour
+
+
+def test_hard_cut_at_the_exact_frame(results):
+    r = results["cut"]
+    assert r.cuts == (30,)
+    assert r.transitions == ()
+    assert [(s.start, s.end) for s in r.shots()] == [(0, 29), (30, 59)]
+
+
+def test_white_flash_inside_a_shot_is_a_flash_not_a_cut(results):
+    r = results["white_flash"]
+    assert r.cuts == () and r.transitions == ()
+    assert len(r.flashes) == 1
+    flash = r.flashes[0]
+    assert flash.type == "white_flash"
+    assert flash.start <= 24 and flash.end >= 25 and flash.end <= 28
+
+
+def test_inverted_impact_frame_is_not_a_cut(results):
+    r = results["inversion"]
+    assert r.cuts == () and r.transitions == ()
+    assert [(f.start, f.end) for f in r.flashes] == [(25, 25)]
+    assert r.flashes[0].type in ("inversion", "impact_frame")
+
+
+def test_flash_between_two_shots_is_a_flash_cut(results):
+    r = results["flash_cut"]
+    assert r.cuts == ()
+    assert len(r.transitions) == 1
+    t = r.transitions[0]
+    assert t.type == "flash_cut"
+    assert t.start <= 26 and t.end >= 25 and t.end - t.start <= 4
+    assert r.flashes == ()
+
+
+def test_fade_through_black_is_one_span(results):
+    r = results["fade_black"]
+    assert r.cuts == ()
+    assert len(r.transitions) == 1
+    t = r.transitions[0]
+    assert t.type == "fade_black"
+    # fade-out 30-35, black 36-37, fade-in 38-43: the span covers the black and reaches into both ramps
+    assert t.start <= 34 and t.end >= 39
+    assert t.start >= 26 and t.end <= 46
+
+
+def test_dissolve_is_one_span(results):
+    r = results["dissolve"]
+    assert r.cuts == ()
+    assert len(r.transitions) == 1
+    t = r.transitions[0]
+    assert t.type == "dissolve"
+    assert t.start <= 36 <= t.end  # the blend runs over frames 30-41
+    assert t.start >= 24 and t.end <= 47
+
+
+def test_held_shot_and_animation_on_twos_and_threes_have_no_boundary(results):
+    r = results["held_and_twos"]
+    assert r.cuts == () and r.transitions == ()
+
+
+def test_min_shot_length(videos, results):
+    assert results["short_shot"].cuts == (30, 33)  # default keeps a 3-frame shot (min 2)
+    r = AnimeShotDetector(AnimeShotConfig(min_shot_frames=5)).detect(videos["short_shot"])
+    assert len(r.cuts) + len(r.transitions) == 1
+    assert all(s.length >= 5 for s in r.shots())
+    assert len(r.shots()) == 2
+
+
+def test_every_shot_is_long_enough_and_boundaries_are_ordered(results):
+    for r in results.values():
+        starts = r.boundary_frames()
+        assert starts == sorted(starts)
+        assert all(s.length >= AnimeShotConfig().min_shot_frames for s in r.shots())
+        assert r.detector == "transnet"
+
+
+# ------------------------------------------------------------------------------------------ TransNet gate
+
+
+def test_window_predictions_match_the_full_video_run(videos):
+    model = TransNetV2Model()
+    tiny = videos["fade_black"].tiny  # 74 frames: windows 0 and 1
+    full = model.predict(tiny)
+    part = predict_windows(model, tiny, [1])
+    assert window_count(len(tiny)) == 2
+    np.testing.assert_allclose(part.single[50:], full.single[50:], atol=1e-5)
+    np.testing.assert_allclose(part.many[50:], full.many[50:], atol=1e-5)
+    assert not part.single[:50].any()
+
+
+def test_gating_gives_the_same_result_as_transnet_everywhere(synthetic):
+    for frames, label in (synthetic[0], synthetic[-1]):
+        gated = AnimeShotDetector(AnimeShotConfig(gating=True)).detect(frames)
+        full = AnimeShotDetector(AnimeShotConfig(gating=False)).detect(frames)
+        assert (gated.cuts, gated.transitions, gated.flashes) == (full.cuts, full.transitions, full.flashes)
+        assert gated.extra["transnet_windows"] < full.extra["transnet_windows"] == 2
+        assert gated.boundary_frames(), label.clip
+
+
+# ------------------------------------------------------------------------------------------ edge cases
+
+
+def _frames(thumb: np.ndarray) -> AnalysisFrames:
+    tiny = np.stack([cv2.resize(t, (48, 27), interpolation=cv2.INTER_AREA) for t in thumb])
+    n = len(thumb)
+    return AnalysisFrames("mem", Fraction(24), Fraction(1, 24), (128, 72), np.arange(n), thumb, tiny)
+
+
+def _no_network(tiny: np.ndarray, windows: list[int] | None) -> TransNetPredictions:
+    assert windows == [], f"TransNet asked for windows {windows}"
+    return TransNetPredictions(np.zeros(len(tiny), np.float32), np.zeros(len(tiny), np.float32))
+
+
+def test_degenerate_videos_need_no_network():
+    rng = np.random.default_rng(0)
+    black = np.zeros((20, 72, 128, 3), np.uint8)
+    picture = np.stack([cv2.GaussianBlur(rng.integers(0, 255, (72, 128, 3), dtype=np.uint8), (0, 0), 3)] * 20)
+    detector = AnimeShotDetector(predictor=_no_network)
+    assert detector.detect(_frames(picture[:1])).cuts == ()
+    assert detector.detect(_frames(np.concatenate([black, black]))).transitions == ()
+    # a black leader belongs to the first shot; a hard cut into a black tail is a cut
+    assert detector.detect(_frames(np.concatenate([black, picture]))).boundary_frames() == []
+    assert detector.detect(_frames(np.concatenate([picture, black]))).cuts == (20,)
+    # alternating black and white frames are one strobe, not 29 boundaries
+    strobe = np.stack([np.full((72, 128, 3), 255 * (i % 2), np.uint8) for i in range(30)])
+    r = detector.detect(_frames(strobe))
+    assert r.boundary_frames() == [] and [f.type for f in r.flashes] == ["strobe"]
+
+
+def test_config_overrides():
+    d = AnimeShotDetector(min_shot_frames=7, gating=False)
+    assert d.config.min_shot_frames == 7 and not d.config.gating
+    assert AnimeShotDetector.name == "transnet"
+    with pytest.raises(ValueError):
+        AnimeShotConfig(min_shot_frames=0)
+
+
+# ------------------------------------------------------------------------------------------ signals
+
+
+def test_bars_are_cropped_and_overlays_ignored():
+    frames = np.zeros((12, 72, 128, 3), np.uint8)
+    for i in range(12):
+        frames[i, :, 16:112] = 20 + 15 * i  # pillarbox bars of 16 px; each picture one flat colour
+    frames[:, 60:66, 24:40] = 250  # a static bug inside the picture, on top of every frame
+    area = find_active_area(frames)
+    assert (area.left, area.right, area.top, area.bottom) == (16, 112, 0, 72)
+    sig = compute_signals(frames)
+    assert sig.overlay.any()
+    assert float(sig.contrast.max()) < 1.0  # the bug is masked: every picture is flat
+
+
+def test_structure_similarity_tolerates_small_shifts():
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.uniform(0, 255, (36, 64)).astype(np.float32), (5, 5), 2)
+    assert structure_similarity(img, np.roll(img, 2, axis=1), 3) > 0.9
+    assert structure_similarity(img, rng.uniform(0, 255, (36, 64)).astype(np.float32), 3) < 0.3
+    flat = np.full((36, 64), 10, np.float32)
+    assert structure_similarity(flat, flat + 2, 3) == 1.0
+
+
+def test_novelty_peaks_at_a_change_of_colours():
+    hist = np.zeros((80, 4), np.float32)
+    hist[:40, 0] = 1
+    hist[40:, 1] = 1
+    nov = novelty_curve(hist, 16)
+    assert int(np.argmax(nov)) == 40
+    assert nov[40] == pytest.approx(1.0)
+    assert nov[10] == pytest.approx(0.0)
+
+
+# ------------------------------------------------------------------------------------------ synthetic set
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    synth = pytest.importorskip("pipeline.synthetic")
+    # 3 x 96 frames: cuts, a flash cut, a dissolve, white flashes, inversions and an impact frame
+    cfg = synth.SynthConfig(
+        width=320, height=180, seconds=4.0, min_shot_seconds=0.75, max_shot_seconds=1.5, opening_seconds=1.25
+    )
+    out: Path = tmp_path_factory.mktemp("synth_shots")
+    manifest = synth.generate_footage(out, 3, 11, cfg)
+    labels = load_label_dir(out / "labels")
+    return [(decode_analysis_frames(v.path), labels[v.path.name]) for v in manifest.videos]
+
+
+def test_synthetic_footage_f1(synthetic, detector):
+    total = BoundaryScore()
+    for frames, label in synthetic:
+        total = total + score_boundaries(detector.detect(frames), label)
+    assert total.truth >= 6
+    assert total.f1 >= 0.98, (total.false_positives, total.misses)
+    assert total.fp_in_flash == 0
