@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["bench_synth", "bench_shots"]
+BENCHES = ["bench_synth", "bench_shots", "bench_dedupe"]
 
 
 def main() -> int:

@@ -199,6 +199,35 @@ def eval_shots(
         print_eval_reports(reports, console)
 
 
+@eval_app.command("dedupe")
+def eval_dedupe(
+    footage: Annotated[Path, typer.Option(help="Folder of videos.")],
+    pairs: Annotated[
+        Path | None, typer.Option(help="Known duplicate pairs (default FOOTAGE/duplicates.json).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="Labels folder for a shot-level pass.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Exact / near duplicates among a folder's videos, scored against the known pairs."""
+    from pipeline.dedupe import run_eval_dedupe
+
+    if not footage.is_dir():
+        raise fail(f"--footage {footage}: not a folder")
+    pairs = pairs or footage / "duplicates.json"
+    if not pairs.is_file():
+        raise fail(f"--pairs {pairs}: no such file")
+    try:
+        with console.status("evaluating dedupe"):
+            report = run_eval_dedupe(footage, pairs, labels)
+    except (FileNotFoundError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(report.to_json_dict(), indent=1))
+    else:
+        for line in report.summary_lines():
+            console.print(line, highlight=False, markup=False)
+
+
 @app.command("clips")
 def clips(
     video: Annotated[Path, typer.Argument(help="A video file.")],

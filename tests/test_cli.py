@@ -168,3 +168,12 @@ def test_scores_command_writes_scores_and_rejections(synth_folder, tmp_path):
     assert all(r["tier"] for r in rows if not r["rejected"])
     bad = runner.invoke(app, ["scores", video, "--out", str(out), "--mode", "lenient"])
     assert bad.exit_code == 2 and "--mode 'lenient'" in bad.output
+
+
+def test_eval_dedupe_json(synth_folder):
+    result = runner.invoke(app, ["eval", "dedupe", "--footage", str(synth_folder), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[result.output.index("{") :])
+    assert data["passed"] is True
+    missing = runner.invoke(app, ["eval", "dedupe", "--footage", str(synth_folder), "--pairs", "/nonexistent.json"])
+    assert missing.exit_code == 2 and "no such file" in missing.output
