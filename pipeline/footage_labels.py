@@ -29,6 +29,20 @@ LAYOUT_VALUES = ("full", "letterbox", "pillarbox", "windowbox")
 STYLE_VALUES = ("jp_cel_tv", "jp_cel_film", "western_2d", "3dcg", "motion_graphics", "other")
 CONFIDENCE_VALUES = ("high", "medium", "low")
 
+#: Top-level keys of a label file, in the order they are written.
+LABEL_KEYS = (
+    "clip",
+    "frames",
+    "cuts",
+    "transitions",
+    "flashes",
+    "shots",
+    "layout",
+    "style",
+    "confidence",
+    "notes",
+)
+
 #: The label fields whose values the PKS taxonomy must be able to express.
 TAGGED_LABEL_FIELDS: dict[str, tuple[str, ...]] = {
     "camera": CAMERA_VALUES,
@@ -103,19 +117,7 @@ class FootageLabel:
         data["transitions"] = [asdict(t) for t in self.transitions]
         data["flashes"] = [asdict(f) for f in self.flashes]
         data["shots"] = [{**asdict(s), "vfx": list(s.vfx)} for s in self.shots]
-        order = [
-            "clip",
-            "frames",
-            "cuts",
-            "transitions",
-            "flashes",
-            "shots",
-            "layout",
-            "style",
-            "confidence",
-            "notes",
-        ]
-        return {k: data[k] for k in order}
+        return {k: data[k] for k in LABEL_KEYS}
 
 
 def _check(cond: bool, where: str, msg: str) -> None:
@@ -193,18 +195,6 @@ def parse_label(raw: dict[str, Any], source: str = "<label>") -> FootageLabel:
             source,
             f"shots {a.start}..{a.end} and {b.start}..{b.end} overlap or are out of order",
         )
-    known = {
-        "clip",
-        "frames",
-        "cuts",
-        "transitions",
-        "flashes",
-        "shots",
-        "layout",
-        "style",
-        "confidence",
-        "notes",
-    }
     return FootageLabel(
         clip=str(raw["clip"]),
         frames=frames,
@@ -216,7 +206,7 @@ def parse_label(raw: dict[str, Any], source: str = "<label>") -> FootageLabel:
         style=_choice(raw["style"], STYLE_VALUES, f"{source}: style"),
         confidence=_choice(raw.get("confidence", "high"), CONFIDENCE_VALUES, f"{source}: confidence"),
         notes=str(raw.get("notes", "")),
-        extra={k: v for k, v in raw.items() if k not in known},
+        extra={k: v for k, v in raw.items() if k not in LABEL_KEYS},
     )
 
 
