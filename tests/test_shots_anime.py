@@ -15,13 +15,11 @@ from pipeline.shots.anime import (
     AnimeShotConfig,
     AnimeShotDetector,
     novelty_curve,
-    predict_windows,
-    window_count,
 )
 from pipeline.shots.base import ShotBoundaries
 from pipeline.shots.evaluate import BoundaryScore, score_boundaries
 from pipeline.shots.signals import compute_signals, find_active_area, structure_similarity
-from pipeline.shots.transnet import TransNetPredictions, TransNetV2Model
+from pipeline.shots.transnet import TransNetPredictions, TransNetV2Model, window_count
 from tests.videos import write_video
 
 W, H = 160, 90
@@ -229,7 +227,7 @@ def test_window_predictions_match_the_full_video_run(videos):
     model = TransNetV2Model()
     tiny = videos["fade_black"].tiny  # 74 frames: windows 0 and 1
     full = model.predict(tiny)
-    part = predict_windows(model, tiny, [1])
+    part = model.predict(tiny, [1])
     assert window_count(len(tiny)) == 2
     np.testing.assert_allclose(part.single[50:], full.single[50:], atol=1e-5)
     np.testing.assert_allclose(part.many[50:], full.many[50:], atol=1e-5)

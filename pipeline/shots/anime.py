@@ -41,12 +41,11 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
-import torch
 
 from pipeline.frames import AnalysisFrames
 from pipeline.shots.base import FrameSpan, ShotBoundaries
 from pipeline.shots.signals import FrameSignals, compute_signals, hist_distance
-from pipeline.shots.transnet import PAD, STEP, WINDOW, TransNetPredictions, TransNetV2Model
+from pipeline.shots.transnet import STEP, TransNetPredictions, TransNetV2Model, window_count
 
 #: ``predictor(tiny, windows)``: TransNet predictions for the given 50-frame windows (``None`` = all).
 WindowPredictor = Callable[[np.ndarray, "list[int] | None"], TransNetPredictions]
@@ -186,46 +185,6 @@ class AnimeShotConfig:
 # ------------------------------------------------------------------------------------------- TransNet gate
 
 
-def window_count(n: int) -> int:
-    """Number of 50-frame windows a full-video TransNet run uses for ``n`` frames."""
-    return -(-n // STEP) if n > 0 else 0
-
-
-def predict_windows(
-    model: TransNetV2Model, tiny: np.ndarray, windows: list[int] | None = None
-) -> TransNetPredictions:
-    """TransNetV2 predictions of the given windows only (``None``: all), exactly as a full-video run.
-
-    Window ``k`` feeds padded frames ``50k .. 50k+99`` (the video with 25 copies of its first frame before
-    it and copies of its last frame after it, as :meth:`TransNetV2Model.predict` pads) and keeps the middle 50
-    predictions, for frames ``50k .. 50k+49``. Frames outside the requested windows get probability 0.
-    """
-    n = int(tiny.shape[0])
-    single = np.zeros(n, np.float32)
-    many = np.zeros(n, np.float32)
-    if n == 0:
-        return TransNetPredictions(single, many)
-    total = window_count(n)
-    ks = list(range(total)) if windows is None else sorted({k for k in windows if 0 <= k < total})
-    if not ks:
-        return TransNetPredictions(single, many)
-    tail = PAD + STEP - (n % STEP if n % STEP else STEP)
-    padded = np.concatenate([np.repeat(tiny[:1], PAD, 0), tiny, np.repeat(tiny[-1:], tail, 0)])
-    net = model.net
-    with torch.inference_mode():
-        for b in range(0, len(ks), model.batch_windows):
-            chunk = ks[b : b + model.batch_windows]
-            batch = np.stack([padded[k * STEP : k * STEP + WINDOW] for k in chunk])
-            one_hot, extra = net(torch.from_numpy(batch).to(model.device))
-            s = torch.sigmoid(one_hot[:, PAD : PAD + STEP, 0]).cpu().numpy()
-            m = torch.sigmoid(extra["many_hot"][:, PAD : PAD + STEP, 0]).cpu().numpy()
-            for row, k in enumerate(chunk):
-                lo, hi = k * STEP, min(n, k * STEP + STEP)
-                single[lo:hi] = s[row, : hi - lo]
-                many[lo:hi] = m[row, : hi - lo]
-    return TransNetPredictions(single, many)
-
-
 # ----------------------------------------------------------------------------------------------- analysis
 
 
@@ -299,7 +258,7 @@ class AnimeShotDetector:
     def predict(self, tiny: np.ndarray, windows: list[int] | None) -> TransNetPredictions:
         if self._predictor is not None:
             return self._predictor(tiny, windows)
-        return predict_windows(self.model, tiny, windows)
+        return self.model.predict(tiny, windows)
 
     # ------------------------------------------------------------------------------------------- detect
 

