@@ -72,7 +72,9 @@ class ShotRecord:
 
 @dataclass(frozen=True)
 class ClipRecord:
-    clip_id: str = col("sample key: '<video_id[:16]>_<start_frame>_<end_frame>'; stable across runs")
+    clip_id: str = col(
+        "sample key: '<video_id[:16]>_<start:07d>_<end:07d>' (pipeline.shards.sample_key); stable across runs"
+    )
     shot_id: str = col("shot the clip was cut from")
     video_id: str = col("source video")
     start_frame: int = col("first source frame in the clip")
