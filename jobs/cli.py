@@ -351,5 +351,18 @@ def schema(
             console.print()
 
 
+#: Modules that add their commands to ``app`` / ``eval_app`` when imported (each imports ``app`` from here).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _load_command_modules() -> None:
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+
+
+_load_command_modules()
+
 if __name__ == "__main__":
     app()
