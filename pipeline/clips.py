@@ -50,6 +50,8 @@ class ClipEncoding:
     crf: int = 18
     preset: str = "veryfast"
     pix_fmt: str = "yuv420p"
+    #: Active picture to keep, ``(x, y, width, height)`` in source pixels (bars cut away); None keeps the frame.
+    crop: tuple[int, int, int, int] | None = None
 
 
 def plan_clips(
@@ -98,10 +100,16 @@ class _ClipWriter:
         self.stream.options = {"crf": str(enc.crf), "preset": enc.preset}
         self.stream.thread_count = 1  # deterministic bytes for identical input
         self.width, self.height, self.pix_fmt = width, height, enc.pix_fmt
+        self.crop = enc.crop
         self.frame_time_base = 1 / Fraction(rate)  # output frame k has pts k: a constant-rate clip from 0
         self.count = 0
 
     def write(self, frame: av.VideoFrame) -> None:
+        if self.crop is not None:
+            x, y, w, h = self.crop
+            frame = av.VideoFrame.from_ndarray(
+                frame.to_ndarray(format="rgb24")[y : y + h, x : x + w].copy(), format="rgb24"
+            )
         if (frame.width, frame.height, frame.format.name) != (self.width, self.height, self.pix_fmt):
             frame = frame.reformat(width=self.width, height=self.height, format=self.pix_fmt)
         frame.pts = self.count
@@ -158,7 +166,13 @@ def extract_clips(
         rate = stream.average_rate or stream.guessed_rate
         src_fps = Fraction(rate.numerator, rate.denominator) if rate else Fraction(24)
         out_fps = enc.fps or src_fps
-        width, height = _target_size(stream.codec_context.width, stream.codec_context.height, enc.size)
+        src_w, src_h = stream.codec_context.width, stream.codec_context.height
+        if enc.crop is not None:
+            x, y, w, h = enc.crop
+            if x < 0 or y < 0 or w < 2 or h < 2 or x + w > src_w or y + h > src_h:
+                raise ValueError(f"crop {enc.crop} is not inside the {src_w}x{src_h} source")
+            src_w, src_h = w, h
+        width, height = _target_size(src_w, src_h, enc.size)
         # For each span: which source frames to emit, in order (repeats allowed when upsampling).
         repeats: dict[int, Counter[int]] = {
             k: Counter(

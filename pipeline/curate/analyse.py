@@ -1,0 +1,246 @@
+"""The analysis half of the map task: windows of analysis frames -> shots -> scores -> filters -> clip plan ->
+captions and dedupe fingerprints, all from the one low-resolution decode."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.clips import ClipSpan, plan_clips
+from pipeline.curate.config import CurateConfig
+from pipeline.records import RejectionRecord, ShotRecord
+from pipeline.scores.record import ShotScores
+from pipeline.scores.registry import ScoreContext, score_shot, shot_id
+from pipeline.shards import sample_key
+from pipeline.shots.base import Shot
+from pipeline.windows import iter_analysis_windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlannedClip:
+    key: str
+    shot_id: str
+    span: ClipSpan  # absolute source frames
+    start_s: float
+    end_s: float
+    tier: str | None
+    scores: dict[str, Any]
+    fingerprint: Any
+    taxonomy_version: str | None = None
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    confidences: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    directive: str | None = None
+    summary: str | None = None
+    description: str | None = None
+    embedding: np.ndarray | None = None
+
+
+@dataclass
+class Analysis:
+    frames: int = 0
+    seconds: float = 0.0
+    variable_frame_rate: bool = False
+    shots: list[ShotRecord] = field(default_factory=list)
+    scores: list[ShotScores] = field(default_factory=list)
+    rejections: list[RejectionRecord] = field(default_factory=list)
+    clips: list[PlannedClip] = field(default_factory=list)
+    stopped: tuple[str, str] | None = None
+
+
+#: JSON-friendly score columns copied into each sample's metadata.
+def _score_dict(row: ShotScores) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(ShotScores):
+        v = getattr(row, f.name)
+        if f.name in ("shot_id", "video_id", "source_path"):
+            continue
+        if isinstance(v, float) and not np.isfinite(v):
+            v = None
+        out[f.name] = v
+    return out
+
+
+def _caption_missing_reason(exc: Exception) -> str:
+    return f"AniCaption failed on this clip: {type(exc).__name__}: {exc}"
+
+
+def analyse_video(
+    path: str,
+    video_id: str,
+    cfg: CurateConfig,
+    timings: Counter[str],
+    detector_for: Callable[[str], Any],
+    filters_for: Callable[[str | None], Any],
+    aesthetic_for: Callable[[str | None], Any],
+    captioner_for: Callable[[str | None], Any],
+) -> Analysis:
+    """Run every analysis stage of one video window by window (see :mod:`pipeline.windows`)."""
+    from annotator.base import ShotInput
+    from pipeline.dedupe import DedupeConfig
+    from pipeline.dedupe.fingerprint import fingerprint_from_hashes, hash_video
+    from pipeline.filters import apply_filters
+    from taxonomy import load_taxonomy
+
+    out = Analysis()
+    detector = detector_for(cfg.detector.backend)
+    filters = filters_for(cfg.filters)
+    ctx_aesthetic = aesthetic_for(cfg.filters)
+    captioner = captioner_for(cfg.caption.config) if cfg.caption.enabled else None
+    tax_version = load_taxonomy().version
+    dedupe_cfg = DedupeConfig()
+    intervals: set[int] = set()
+    first_pts: int | None = None
+    last_seconds = 0.0
+    shot_index = 0
+
+    windows = iter_analysis_windows(
+        path,
+        detector,
+        window_frames=cfg.analysis.window_frames,
+        thumb_width=cfg.analysis.thumb_width,
+        digests=cfg.analysis.digests,
+        min_shot_frames=cfg.detector.min_shot_frames,
+        max_frames=cfg.limits.max_frames,
+    )
+    t0 = time.perf_counter()
+    for window in windows:
+        timings["decode+detect"] += time.perf_counter() - t0
+        frames, off = window.frames, window.offset
+        n = len(frames)
+        if n:
+            d = np.diff(frames.pts)
+            intervals.update(int(x) for x in np.unique(d)[:8])
+            if first_pts is None:
+                first_pts = int(frames.pts[0])
+            out.frames = max(out.frames, off + n)
+            last_seconds = float(frames.end_seconds(n - 1))
+        if window.stopped is not None:
+            out.stopped = window.stopped
+
+        # scores + filters, per shot (indices absolute in the records)
+        t = time.perf_counter()
+        ctx = ScoreContext(video_id=video_id, source_path=path, aesthetic=ctx_aesthetic)
+        rows: list[ShotScores] = []
+        for s in window.shots:
+            row = score_shot(frames, s.start - off, s.end - off, ctx)
+            rows.append(
+                dataclasses.replace(
+                    row, shot_id=shot_id(video_id, s.start, s.end), start_frame=s.start, end_frame=s.end
+                )
+            )
+            out.shots.append(
+                ShotRecord(
+                    shot_id=shot_id(video_id, s.start, s.end),
+                    video_id=video_id,
+                    index=shot_index,
+                    start_frame=s.start,
+                    end_frame=s.end,
+                    start_pts=int(frames.pts[s.start - off]),
+                    end_pts=int(frames.pts[s.end - off]),
+                    time_base=str(frames.time_base),
+                    start_s=float(frames.seconds(s.start - off)),
+                    end_s=float(frames.end_seconds(s.end - off)),
+                    detector=getattr(detector, "name", cfg.detector.backend),
+                    boundary_in=s.boundary_in,
+                    boundary_out=s.boundary_out,
+                )
+            )
+            shot_index += 1
+        verdict = apply_filters(rows, filters, cfg.mode)
+        out.scores.extend(rows)
+        out.rejections.extend(verdict.rejections)
+        timings["score+filter"] += time.perf_counter() - t
+
+        # clip plan of the kept shots
+        kept = {r.shot_id: r for r in verdict.kept}
+        fps = float(frames.fps) if frames.fps else 24.0
+        max_frames = max(1, int(cfg.clips.max_seconds * fps))
+        hashed = None
+        for s, row in zip(window.shots, rows, strict=True):
+            if row.shot_id not in kept:
+                continue
+            spans = plan_clips([Shot(s.start, s.end)], max_frames=max_frames, min_frames=cfg.clips.min_frames)
+            if not spans:
+                out.rejections.append(
+                    RejectionRecord(
+                        "clips",
+                        "shot",
+                        row.shot_id,
+                        path,
+                        "min_clip_frames",
+                        f"{s.length} frames is shorter than clips.min_frames",
+                        float(s.length),
+                        f">= {cfg.clips.min_frames}",
+                    )
+                )
+                continue
+            for span in spans:
+                key = sample_key(video_id, span.start, span.end)
+                a, b = span.start - off, span.end - off
+                t = time.perf_counter()
+                if cfg.dedupe.enabled:
+                    if hashed is None:
+                        hashed = hash_video(frames, dedupe_cfg)
+                    fp = fingerprint_from_hashes(
+                        hashed, a, b, key, video_id, row.aesthetic, dedupe_cfg, offset=off
+                    )
+                else:
+                    fp = None
+                timings["fingerprint"] += time.perf_counter() - t
+                clip = PlannedClip(
+                    key=key,
+                    shot_id=row.shot_id,
+                    span=ClipSpan(shot_index, span.start, span.end),
+                    start_s=float(frames.seconds(a)),
+                    end_s=float(frames.end_seconds(b)),
+                    tier=verdict.tiers.get(row.shot_id),
+                    scores=_score_dict(row),
+                    fingerprint=fp,
+                    taxonomy_version=tax_version,
+                )
+                t = time.perf_counter()
+                if captioner is not None:
+                    _caption(clip, captioner, ShotInput(frames, a, b, ctx, row, Path(path)))
+                else:
+                    clip.missing = {"*": "captioning disabled (caption.enabled: false)"}
+                timings["caption"] += time.perf_counter() - t
+                out.clips.append(clip)
+        t0 = time.perf_counter()
+    out.seconds = max(
+        0.0, last_seconds - (float(first_pts * frames.time_base) if first_pts is not None else 0.0)
+    )
+    out.variable_frame_rate = len(intervals) > 1 and (max(intervals) - min(intervals)) > 1
+    return out
+
+
+def _caption(clip: PlannedClip, captioner: Any, shot: Any) -> None:
+    try:
+        ann = captioner.annotate(shot)
+    except Exception as exc:  # one clip's failure must not lose the video; the reason is kept
+        log.warning("%s: %s", clip.key, _caption_missing_reason(exc))
+        clip.missing = {"*": _caption_missing_reason(exc)}
+        return
+    clip.tags = {k: list(v) for k, v in ann.tags.items()}
+    clip.confidences = dict(ann.confidences)
+    clip.sources = dict(ann.sources)
+    clip.missing = dict(ann.missing)
+    clip.taxonomy_version = ann.taxonomy_version
+    if ann.directive is not None:
+        clip.directive = ann.directive.text()
+        clip.summary = ann.directive.summary
+        clip.description = ann.directive.description
+    emb = getattr(ann, "embedding", None)
+    if emb is not None:
+        clip.embedding = np.asarray(emb, dtype=np.float32)

@@ -1,0 +1,216 @@
+"""The curate job's configuration: one YAML file, every section optional, unknown keys refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class CurateConfigError(ValueError):
+    """A curate config that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DetectorSection:
+    #: Shot detector backend (``anicurate shots --help`` lists them).
+    backend: str = "transnet"
+    #: Shots shorter than this many frames are not shots of their own (they are dropped with a reason).
+    min_shot_frames: int = 1
+
+
+@dataclass(frozen=True)
+class AnalysisSection:
+    #: Width of the shared analysis thumbnails.
+    thumb_width: int = 128
+    #: Frames held in memory per analysis window (a 2-hour film is analysed in windows of this many frames;
+    #: a shot crossing a window edge is carried into the next window, so windows never cut a shot).
+    window_frames: int = 6000
+    #: Content digests of every decoded frame (exact dedupe); about 5 ms per 1080p frame.
+    digests: bool = True
+
+
+@dataclass(frozen=True)
+class ClipSection:
+    #: Longer shots are split into windows of at most this many seconds.
+    max_seconds: float = 8.0
+    #: Clips shorter than this are not written (the shot keeps a rejection row).
+    min_frames: int = 16
+    #: Short side of the re-encoded clip in pixels (aspect kept); null keeps the source size.
+    short_side: int | None = 360
+    #: Output frame rate as a fraction string ("24000/1001"); null keeps every source frame.
+    fps: str | None = None
+    crf: int = 20
+    preset: str = "veryfast"
+    #: Thumbnail (jpg member) short side in pixels.
+    thumb_short_side: int = 256
+
+
+@dataclass(frozen=True)
+class CaptionSection:
+    enabled: bool = True
+    #: AniCaption config file (null: the bundled default experts).
+    config: str | None = None
+
+
+@dataclass(frozen=True)
+class DedupeSection:
+    enabled: bool = True
+    #: Keep order of a duplicate group, best first: resolution, frames, score.
+    policy: str = "resolution,frames,score"
+
+
+@dataclass(frozen=True)
+class ShardSection:
+    prefix: str = "shard"
+    target_mb: float = 256.0
+
+
+@dataclass(frozen=True)
+class LimitSection:
+    #: Inputs with more pixels per frame are rejected ("absurd_size") before decoding.
+    max_pixels: int = 8192 * 4320
+    #: Inputs smaller than this on either side are rejected ("too_small").
+    min_side: int = 16
+    #: Decoding stops after this many frames (the rest of the file is reported, not silently dropped).
+    max_frames: int = 24 * 60 * 60 * 6
+    #: Seconds one video may take before it is stopped and rejected ("timeout"); Ray runner only.
+    timeout_s: float = 4 * 3600.0
+    #: Times a video whose worker crashed is retried before it is quarantined.
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    version: int = 1
+    detector: DetectorSection = field(default_factory=DetectorSection)
+    analysis: AnalysisSection = field(default_factory=AnalysisSection)
+    #: Filter / tier config file (null: the bundled pipeline/filters_default.yaml).
+    filters: str | None = None
+    #: "filter" or "score-only" (null: the filter config's own mode).
+    mode: str | None = None
+    clips: ClipSection = field(default_factory=ClipSection)
+    caption: CaptionSection = field(default_factory=CaptionSection)
+    dedupe: DedupeSection = field(default_factory=DedupeSection)
+    shards: ShardSection = field(default_factory=ShardSection)
+    limits: LimitSection = field(default_factory=LimitSection)
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> CurateConfig:
+        if path is None:
+            return cls()
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise CurateConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise CurateConfigError(f"{path}: not valid YAML: {exc}") from exc
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str = "<config>") -> CurateConfig:
+        cfg = _build(cls, raw, source, "")
+        _check(cfg, source)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def fingerprint(self, extra: dict[str, Any] | None = None) -> str:
+        """Hash of everything that changes the output (this config, the filter config's text, ``extra``)."""
+        payload: dict[str, Any] = {"config": self.to_dict(), **(extra or {})}
+        if self.filters:
+            payload["filters_text"] = Path(self.filters).read_text()
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _build(cls: type, raw: Any, source: str, where: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise CurateConfigError(
+            f"{source}: {where or 'top level'}: expected a mapping, got {type(raw).__name__}"
+        )
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise CurateConfigError(
+            f"{source}: {where or 'top level'}: unknown key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(known)}"
+        )
+    values = {}
+    defaults = cls()
+    for name, value in raw.items():
+        here = f"{where}.{name}" if where else name
+        default = getattr(defaults, name)
+        if is_dataclass(default):
+            values[name] = _build(type(default), value, source, here)
+            continue
+        values[name] = _coerce(value, default, source, here)
+    return cls(**values)
+
+
+def _coerce(value: Any, default: Any, source: str, where: str) -> Any:
+    if value is None:
+        return None
+    expected = type(default) if default is not None else None
+    if expected is bool and not isinstance(value, bool):
+        raise CurateConfigError(f"{source}: {where}: expected true/false, got {value!r}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise CurateConfigError(f"{source}: {where}: expected an integer, got {value!r}")
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CurateConfigError(f"{source}: {where}: expected a number, got {value!r}")
+        return float(value)
+    if expected is str and not isinstance(value, str):
+        raise CurateConfigError(f"{source}: {where}: expected a string, got {value!r}")
+    return value
+
+
+def _check(cfg: CurateConfig, source: str) -> None:
+    from pipeline.shots.registry import DETECTORS
+
+    def bad(where: str, msg: str) -> CurateConfigError:
+        return CurateConfigError(f"{source}: {where}: {msg}")
+
+    if cfg.version != 1:
+        raise bad("version", f"{cfg.version} is not supported (this AniCurate reads version 1)")
+    if cfg.detector.backend not in DETECTORS:
+        raise bad("detector.backend", f"{cfg.detector.backend!r}; choose from {', '.join(DETECTORS)}")
+    if cfg.mode not in (None, "filter", "score-only"):
+        raise bad("mode", f"{cfg.mode!r}; choose filter or score-only")
+    if cfg.analysis.window_frames < 64:
+        raise bad("analysis.window_frames", "must be at least 64")
+    if cfg.clips.max_seconds <= 0 or cfg.clips.min_frames < 1:
+        raise bad("clips", "max_seconds must be > 0 and min_frames >= 1")
+    if cfg.clips.short_side is not None and (
+        not isinstance(cfg.clips.short_side, int) or cfg.clips.short_side < 16
+    ):
+        raise bad("clips.short_side", "must be an integer >= 16 or null")
+    if cfg.clips.fps is not None:
+        from fractions import Fraction
+
+        try:
+            if Fraction(cfg.clips.fps) <= 0:
+                raise ValueError
+        except (ValueError, ZeroDivisionError) as exc:
+            raise bad(
+                "clips.fps", f"{cfg.clips.fps!r} is not a positive rate like '24' or '24000/1001'"
+            ) from exc
+    if cfg.shards.target_mb <= 0:
+        raise bad("shards.target_mb", "must be > 0")
+    if not cfg.shards.prefix.replace("-", "").replace("_", "").isalnum():
+        raise bad("shards.prefix", f"{cfg.shards.prefix!r}: use letters, digits, '-' and '_' only")
+    if cfg.filters is not None and not Path(cfg.filters).is_file():
+        raise bad("filters", f"{cfg.filters}: no such file")
+    from pipeline.dedupe.policy import KeepPolicy
+
+    try:
+        KeepPolicy.parse(cfg.dedupe.policy)
+    except ValueError as exc:
+        raise bad("dedupe.policy", str(exc)) from exc

@@ -1,0 +1,273 @@
+"""The reduce phase: dedupe across every video, rebalancing weights, shards and the manifest.
+
+It reads only the staged per-video results and is deterministic (clips in key order, tar members with fixed
+metadata), so rerunning it after a crash writes byte-identical shards and tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.curate.config import CurateConfig
+from pipeline.curate.funnel import FunnelRow, FunnelStage
+from pipeline.curate.staging import final_dir
+from pipeline.curate.video_task import ClipCandidate, VideoResult
+from pipeline.rebalance import axis_gini, rebalance_weights
+from pipeline.records import (
+    ClipRecord,
+    RejectionRecord,
+    ShotRecord,
+    TagRecord,
+    VideoRecord,
+    write_parquet,
+)
+from pipeline.schema import col
+from pipeline.scores.record import ShotScores
+from pipeline.shards import SampleMetadata, ShardSample, ShardWriter, remove_partial_shards
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    shard: str = col("shard file name under shards/")
+    samples: int = col("samples in the shard")
+    bytes: int = col("size of the tar file")
+    sha256: str = col("sha256 of the tar file")
+    first_key: str = col("first sample key")
+    last_key: str = col("last sample key")
+
+
+@dataclass
+class ReduceSummary:
+    videos: int
+    shots: int
+    clips: int
+    kept: int
+    duplicates: int
+    shards: list[str]
+    funnel: list[FunnelRow]
+    gini_before: dict[str, float]
+    gini_after: dict[str, float]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def reduce_results(
+    out: Path,
+    results: Sequence[VideoResult],
+    cfg: CurateConfig,
+    input_rejections: Sequence[RejectionRecord] = (),
+    inputs_total: int = 0,
+    say: Callable[[str], None] | None = None,
+) -> ReduceSummary:
+    from pipeline.dedupe import KeepPolicy, find_duplicates, rejection_records
+    from taxonomy import load_taxonomy
+
+    say = say or log.info
+    out = Path(out)
+    tax = load_taxonomy()
+    vocab = tax.vocab
+    results = sorted(results, key=lambda r: (r.video.video_id if r.video else "", r.input_path))
+    videos: list[VideoRecord] = [r.video for r in results if r.video is not None]
+    shots: list[ShotRecord] = [s for r in results for s in r.shots]
+    scores: list[ShotScores] = [s for r in results for s in r.scores]
+    rejections: list[RejectionRecord] = list(input_rejections) + [x for r in results for x in r.rejections]
+    owner: dict[str, VideoResult] = {}
+    candidates: list[ClipCandidate] = []
+    fingerprints = []
+    for r in results:
+        for c, fp in zip(r.clips, r.fingerprints, strict=True):
+            owner[c.record.clip_id] = r
+            candidates.append(c)
+            fingerprints.append(fp)
+    order = sorted(range(len(candidates)), key=lambda k: candidates[k].record.clip_id)
+    candidates = [candidates[k] for k in order]
+    fingerprints = [fingerprints[k] for k in order]
+
+    # --- dedupe across all videos
+    clips = [c.record for c in candidates]
+    dup_rows: list[RejectionRecord] = []
+    if cfg.dedupe.enabled and clips and all(fp is not None for fp in fingerprints):
+        say(f"dedupe: {len(clips)} clips")
+        found = find_duplicates(fingerprints, KeepPolicy.parse(cfg.dedupe.policy))
+        by_id = {d.item_id: d for d in found.decisions}
+        clips = [
+            dataclasses.replace(c, status="duplicate", duplicate_of=by_id[c.clip_id].duplicate_of)
+            if by_id[c.clip_id].is_duplicate
+            else c
+            for c in clips
+        ]
+        paths = {c.clip_id: owner[c.clip_id].input_path for c in clips}
+        dup_rows = rejection_records(found.decisions, paths)
+    rejections += dup_rows
+
+    # --- rebalancing weights over the kept clips
+    kept_idx = [k for k, c in enumerate(clips) if c.status == "kept"]
+    kept_tags = [candidates[k].tags for k in kept_idx]
+    weights = rebalance_weights(kept_tags, tax)
+    weight_of = {clips[k].clip_id: float(w) for k, w in zip(kept_idx, weights, strict=True)}
+    gini_before = axis_gini(kept_tags, None, tax) if kept_tags else {}
+    gini_after = axis_gini(kept_tags, weights, tax) if kept_tags else {}
+
+    # --- shards, in key order
+    shard_dir = out / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    for p in remove_partial_shards(shard_dir):
+        say(f"removed the partial shard {p.name} of an interrupted run")
+    shard_of: dict[str, str] = {}
+    shard_rows: list[ShardRecord] = []
+
+    def closed(name: str, keys: list[str]) -> None:
+        path = shard_dir / name
+        shard_rows.append(ShardRecord(name, len(keys), path.stat().st_size, _sha256(path), keys[0], keys[-1]))
+
+    writer = ShardWriter(
+        shard_dir, cfg.shards.prefix, int(cfg.shards.target_mb * (1 << 20)), on_shard_closed=closed
+    )
+    with writer:
+        for k in kept_idx:
+            c, rec = candidates[k], clips[k]
+            r = owner[rec.clip_id]
+            sdir = final_dir(out, rec.video_id)
+            tags_ids = vocab.encode(c.tags) if c.tags else []
+            meta = SampleMetadata(
+                key=rec.clip_id,
+                video_id=rec.video_id,
+                source_path=r.video.path if r.video else r.input_path,
+                shot_id=rec.shot_id,
+                start_frame=rec.start_frame,
+                end_frame=rec.end_frame,
+                start_s=rec.start_s,
+                end_s=rec.end_s,
+                fps=rec.fps,
+                width=rec.width,
+                height=rec.height,
+                frames=c.frames,
+                taxonomy_version=rec.taxonomy_version or tax.version,
+                tags=c.tags,
+                confidences=c.confidences,
+                sources=c.sources,
+                missing=c.missing,
+                directive=rec.directive,
+                summary=c.summary,
+                description=c.description,
+                scores=c.shot_scores,
+                tier=rec.tier,
+                weight=round(weight_of[rec.clip_id], 6),
+            )
+            sample = ShardSample(
+                metadata=meta,
+                mp4=(sdir / c.mp4).read_bytes(),
+                tag_ids=tags_ids,
+                field_ids=[vocab.field_index_of(i) for i in tags_ids],
+                jpg=(sdir / c.jpg).read_bytes() if c.jpg else None,
+                embedding=np.load(sdir / c.embedding) if c.embedding else None,
+            )
+            shard_of[rec.clip_id] = writer.write(sample)
+    names = {row.shard for row in shard_rows}
+    for stale in sorted(shard_dir.glob(f"{cfg.shards.prefix}-*.tar")):
+        if stale.name not in names:
+            stale.unlink()
+    clips = [dataclasses.replace(c, shard=shard_of.get(c.clip_id)) for c in clips]
+
+    # --- tags table
+    tags_rows: list[TagRecord] = []
+    for c, rec in zip(candidates, clips, strict=True):
+        for field_id, values in c.tags.items():
+            for value in values:
+                tag = f"{field_id}={value}"
+                tags_rows.append(
+                    TagRecord(
+                        clip_id=rec.clip_id,
+                        axis=tax.field(field_id).axis,
+                        field=field_id,
+                        value=value,
+                        tag_id=vocab.id_of(field_id, value),
+                        confidence=float(c.confidences.get(tag, 0.0)),
+                        source=c.sources.get(tag, ""),
+                        taxonomy_version=rec.taxonomy_version or tax.version,
+                    )
+                )
+
+    funnel = _funnel(results, input_rejections, inputs_total, shots, scores, clips, candidates, rejections)
+    manifest = out / "manifest"
+    write_parquet(videos, VideoRecord, manifest / "videos.parquet")
+    write_parquet(shots, ShotRecord, manifest / "shots.parquet")
+    write_parquet(scores, ShotScores, manifest / "scores.parquet")
+    write_parquet(clips, ClipRecord, manifest / "clips.parquet")
+    write_parquet(tags_rows, TagRecord, manifest / "tags.parquet")
+    write_parquet(rejections, RejectionRecord, manifest / "rejections.parquet")
+    write_parquet(shard_rows, ShardRecord, manifest / "shards.parquet")
+    write_parquet(funnel, FunnelRow, manifest / "funnel.parquet")
+    weights_doc = {
+        "formula": "w = (1/(n_s*n_m*n_c*n_v))^0.7, normalised to mean 1 over kept clips",
+        "gini_before": gini_before,
+        "gini_after": gini_after,
+    }
+    (manifest / "rebalance.json").write_text(json.dumps(weights_doc, indent=1, sort_keys=True))
+    return ReduceSummary(
+        videos=len(videos),
+        shots=len(shots),
+        clips=len(clips),
+        kept=len(kept_idx),
+        duplicates=sum(c.status == "duplicate" for c in clips),
+        shards=sorted(names),
+        funnel=funnel,
+        gini_before=gini_before,
+        gini_after=gini_after,
+    )
+
+
+def _funnel(
+    results: Sequence[VideoResult],
+    input_rejections: Sequence[RejectionRecord],
+    inputs_total: int,
+    shots: Sequence[ShotRecord],
+    scores: Sequence[ShotScores],
+    clips: Sequence[ClipRecord],
+    candidates: Sequence[ClipCandidate],
+    rejections: Sequence[RejectionRecord],
+) -> list[FunnelRow]:
+    ok_videos = [r.video for r in results if r.video is not None and r.video.status == "ok"]
+    seconds_all = sum(r.video.duration_s for r in results if r.video is not None)
+    inp = FunnelStage("input", "video", inputs_total, inputs_total - len(input_rejections))
+    inp.reasons.update(x.rule for x in input_rejections)
+    probe = FunnelStage(
+        "probe", "video", len(results), len(ok_videos), seconds_all, sum(v.duration_s for v in ok_videos)
+    )
+    probe.reasons.update(x.rule for x in rejections if x.stage == "probe")
+    shot_seconds = sum(s.end_s - s.start_s for s in shots)
+    shot_stage = FunnelStage("shots", "shot", len(shots), len(shots), shot_seconds, shot_seconds)
+    filt_rejected = {x.subject_id: x.rule for x in rejections if x.subject == "shot" and x.stage != "clips"}
+    filt = FunnelStage("filter", "shot", len(scores), len(scores) - len(filt_rejected), shot_seconds)
+    filt.seconds_kept = sum(s.duration_s for s in scores if s.shot_id not in filt_rejected)
+    filt.reasons.update(filt_rejected.values())
+    clip_short = [x for x in rejections if x.stage == "clips"]
+    clip_seconds = sum(c.end_s - c.start_s for c in clips)
+    clip_stage = FunnelStage(
+        "clips", "clip", len(clips) + len(clip_short), len(clips), filt.seconds_kept, clip_seconds
+    )
+    clip_stage.reasons.update(x.rule for x in clip_short)
+    kept = [c for c in clips if c.status == "kept"]
+    kept_seconds = sum(c.end_s - c.start_s for c in kept)
+    dedupe = FunnelStage("dedupe", "clip", len(clips), len(kept), clip_seconds, kept_seconds)
+    dedupe.reasons.update(x.rule for x in rejections if x.stage == "dedupe")
+    shards = FunnelStage(
+        "shards", "clip", len(kept), sum(c.shard is not None for c in kept), kept_seconds, kept_seconds
+    )
+    return [s.row() for s in (inp, probe, shot_stage, filt, clip_stage, dedupe, shards)]

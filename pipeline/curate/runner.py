@@ -1,0 +1,162 @@
+"""Runners of the map phase: the same ``process_video`` task in this process or on Ray.
+
+A runner takes the pending videos and calls ``on_done(item, outcome)`` as each finishes; an outcome is either
+the task's :class:`TaskSummary` or a :class:`TaskFailure` (timeout, a worker that kept crashing, an exception
+the task did not turn into a rejection itself). Failures never stop the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.curate.config import CurateConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    input_path: str
+    video_id: str
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    frames: int
+    seconds: float
+    shots: int
+    clips: int
+    rejected: bool
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    rule: str  # "timeout", "worker_crashed" or "task_error"
+    reason: str
+
+
+Outcome = TaskSummary | TaskFailure
+
+
+def run_task(task: VideoTask, cfg: CurateConfig, out: str) -> TaskSummary:
+    """The unit of work both runners execute (imports inside so a Ray worker pays them once)."""
+    from pipeline.curate.video_task import process_video
+
+    r = process_video(task.input_path, cfg, Path(out), task.video_id)
+    return TaskSummary(
+        frames=r.frames_decoded,
+        seconds=r.seconds_decoded,
+        shots=len(r.shots),
+        clips=len(r.clips),
+        rejected=r.video is None or r.video.status != "ok",
+    )
+
+
+class LocalRunner:
+    """Runs tasks one after another in this process (debugging, tests, single-core machines)."""
+
+    name = "local"
+
+    def run(
+        self,
+        tasks: Sequence[VideoTask],
+        cfg: CurateConfig,
+        out: Path,
+        on_done: Callable[[VideoTask, Outcome], None],
+    ) -> None:
+        for task in tasks:
+            try:
+                outcome: Outcome = run_task(task, cfg, str(out))
+            except Exception as exc:  # a bug in a stage must cost one video, not the run
+                log.error("%s failed:\n%s", task.input_path, traceback.format_exc())
+                outcome = TaskFailure("task_error", f"{type(exc).__name__}: {exc}")
+            on_done(task, outcome)
+
+
+class RayRunner:
+    """Runs one Ray task per video on a local Ray instance or an existing cluster (``address``).
+
+    Each task asks for ``cpus_per_video`` CPUs; Ray reuses worker processes, so models loaded by a task (the shot
+    detector, AniCaption's experts) stay loaded for the next video the worker takes. A task whose worker dies is
+    retried ``cfg.limits.max_retries`` times, then the video is quarantined; a task running longer than
+    ``cfg.limits.timeout_s`` is cancelled."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_video: float = 1.0):
+        self.address = address
+        self.num_cpus = num_cpus
+        self.cpus_per_video = cpus_per_video
+
+    def _init(self) -> Any:
+        import ray
+
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "configure_logging": False,
+                "log_to_driver": True,
+            }
+            if self.address not in (None, "local"):
+                ray.init(address=self.address, **kwargs)
+            else:
+                ray.init(num_cpus=self.num_cpus, **kwargs)
+        return ray
+
+    def run(
+        self,
+        tasks: Sequence[VideoTask],
+        cfg: CurateConfig,
+        out: Path,
+        on_done: Callable[[VideoTask, Outcome], None],
+    ) -> None:
+        if not tasks:
+            return
+        ray = self._init()
+        from ray.exceptions import (
+            OutOfMemoryError,
+            RayError,
+            TaskCancelledError,
+            WorkerCrashedError,
+        )
+
+        remote = ray.remote(num_cpus=self.cpus_per_video, max_retries=cfg.limits.max_retries)(run_task)
+        capacity = max(1, int(ray.available_resources().get("CPU", 1) / self.cpus_per_video)) * 2
+        queue = list(tasks)
+        running: dict[Any, tuple[VideoTask, float]] = {}
+        while queue or running:
+            while queue and len(running) < capacity:
+                task = queue.pop(0)
+                running[remote.remote(task, cfg, str(out))] = (task, time.monotonic())
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            for ref in ready:
+                task, _ = running.pop(ref)
+                try:
+                    outcome: Outcome = ray.get(ref)
+                except (WorkerCrashedError, OutOfMemoryError) as exc:
+                    outcome = TaskFailure(
+                        "worker_crashed",
+                        f"the worker died on this video {cfg.limits.max_retries + 1} times; quarantined ({exc})",
+                    )
+                except TaskCancelledError:
+                    outcome = TaskFailure(
+                        "timeout", f"stopped after limits.timeout_s = {cfg.limits.timeout_s} s"
+                    )
+                except RayError as exc:
+                    outcome = TaskFailure("task_error", str(exc).strip().splitlines()[-1][:500])
+                on_done(task, outcome)
+            now = time.monotonic()
+            for ref, (task, started) in list(running.items()):
+                if now - started > cfg.limits.timeout_s:
+                    ray.cancel(ref, force=True)
+                    running.pop(ref)
+                    on_done(
+                        task,
+                        TaskFailure("timeout", f"stopped after limits.timeout_s = {cfg.limits.timeout_s} s"),
+                    )

@@ -1,0 +1,323 @@
+"""The map task of the curate job: one video in, its shots, scores, clips and rejections out (staged on disk).
+
+``process_video`` is a plain function so the local runner and Ray run the same code. Models (the shot detector,
+AniCaption's experts, the aesthetic head) are loaded once per worker process and reused for every video the
+process handles. Nothing here raises for a bad video: every way a video can fail becomes a rejection row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from pipeline.clips import ClipEncoding, ClipSpan, extract_clips
+from pipeline.curate import staging
+from pipeline.curate.config import CurateConfig
+from pipeline.decode import VideoError, file_sha256, probe
+from pipeline.records import ClipRecord, RejectionRecord, ShotRecord, VideoRecord
+from pipeline.scores.record import ShotScores
+from pipeline.shards import sample_key
+from pipeline.shots.base import Shot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipCandidate:
+    """A clip cut and captioned by the map task, before dedupe and sharding."""
+
+    record: ClipRecord
+    shot_scores: dict[str, Any]
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    confidences: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    summary: str | None = None
+    description: str | None = None
+    #: Files in the video's staging folder (relative names).
+    mp4: str = ""
+    jpg: str | None = None
+    embedding: str | None = None
+    frames: int = 0
+
+
+@dataclass
+class VideoResult:
+    """Everything the map task found for one video; ``video`` is None only when the file could not be hashed."""
+
+    input_path: str
+    video: VideoRecord | None
+    shots: list[ShotRecord] = field(default_factory=list)
+    scores: list[ShotScores] = field(default_factory=list)
+    clips: list[ClipCandidate] = field(default_factory=list)
+    rejections: list[RejectionRecord] = field(default_factory=list)
+    #: Dedupe fingerprints of the clips (pipeline.dedupe.Fingerprint), same order as ``clips``.
+    fingerprints: list[Any] = field(default_factory=list)
+    #: Seconds spent per stage, for the benchmark's breakdown.
+    timings: dict[str, float] = field(default_factory=dict)
+    frames_decoded: int = 0
+    seconds_decoded: float = 0.0
+
+
+# --- per-process model caches ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=2)
+def _detector(backend: str) -> Any:
+    from pipeline.shots.registry import get_detector
+
+    return get_detector(backend)
+
+
+@lru_cache(maxsize=2)
+def _filters(path: str | None) -> Any:
+    from pipeline.filters import FilterConfig
+
+    return FilterConfig.load(path)
+
+
+@lru_cache(maxsize=2)
+def _aesthetic(path: str | None) -> Any:
+    from pipeline.scores.aesthetic import load_aesthetic
+
+    return load_aesthetic(_filters(path).aesthetic)
+
+
+@lru_cache(maxsize=2)
+def _captioner(config: str | None) -> Any:
+    from annotator.caption import AniCaption
+
+    return AniCaption.from_config(config)
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def _reject(
+    stage: str,
+    subject: str,
+    subject_id: str,
+    path: str,
+    rule: str,
+    reason: str,
+    measured: float | None = None,
+) -> RejectionRecord:
+    return RejectionRecord(stage, subject, subject_id, path, rule, reason, measured, None)
+
+
+def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Any]:
+    info = probe(path)
+    record = VideoRecord(
+        video_id=video_id,
+        path=str(Path(path).resolve()),
+        size_bytes=size,
+        container=info.container,
+        codec=info.codec,
+        width=info.width,
+        height=info.height,
+        fps=str(info.fps),
+        time_base=str(info.time_base),
+        frames=0,
+        duration_s=0.0,
+        pix_fmt=info.pix_fmt,
+        has_audio=info.has_audio,
+    )
+    return record, info
+
+
+def _crop(scores: list[ShotScores], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The active picture of the video (from the layout score), even-aligned; None when there are no bars."""
+    if not scores or scores[0].layout == "full":
+        return None
+    s = scores[0]
+    x, y = s.active_x + s.active_x % 2, s.active_y + s.active_y % 2
+    w = min(s.active_width, width - x)
+    h = min(s.active_height, height - y)
+    w, h = w - w % 2, h - h % 2
+    if w < 16 or h < 16 or (w, h) == (width, height):
+        return None
+    return x, y, w, h
+
+
+def _thumbnail(mp4: Path, short_side: int) -> bytes:
+    """JPEG of the clip's middle frame, scaled to ``short_side``."""
+    with av.open(str(mp4)) as container:
+        stream = container.streams.video[0]
+        frames = [f for f in container.decode(stream)]
+    image = frames[len(frames) // 2].to_ndarray(format="bgr24")
+    h, w = image.shape[:2]
+    scale = short_side / min(h, w)
+    if scale < 1:
+        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise RuntimeError(f"{mp4}: JPEG encoding of the thumbnail failed")
+    return data.tobytes()
+
+
+# --- the task -------------------------------------------------------------------------------------------------
+
+
+def process_video(
+    input_path: str, cfg: CurateConfig, out: str | Path, video_id: str | None = None
+) -> VideoResult:
+    """Process one video into its staging folder and return what was found (also stored as ``result.pkl``)."""
+    out = Path(out)
+    t_start = time.perf_counter()
+    timings: Counter[str] = Counter()
+    try:
+        size = Path(input_path).stat().st_size
+        video_id = video_id or file_sha256(input_path)
+    except OSError as exc:
+        return VideoResult(
+            input_path,
+            None,
+            rejections=[
+                _reject("input", "video", input_path, input_path, "unreadable", exc.strerror or str(exc))
+            ],
+        )
+    result = VideoResult(input_path, None)
+    stage_dir = staging.start_partial(out, video_id)
+
+    def reject_video(rule: str, reason: str, measured: float | None = None) -> VideoResult:
+        if result.video is not None:
+            result.video = dataclasses.replace(result.video, status="rejected")
+        result.rejections.append(_reject("probe", "video", video_id, input_path, rule, reason, measured))
+        result.timings = dict(timings)
+        staging.commit(out, video_id, result)
+        return result
+
+    if size == 0:
+        return reject_video("empty_file", "the file is empty (0 bytes)")
+    try:
+        record, info = _video_record(input_path, video_id, size)
+    except VideoError as exc:
+        return reject_video(exc.reason, exc.detail)
+    result.video = record
+    lim = cfg.limits
+    if info.width * info.height > lim.max_pixels:
+        return reject_video(
+            "absurd_size", f"{info.width}x{info.height} exceeds limits.max_pixels", info.width * info.height
+        )
+    if min(info.width, info.height) < lim.min_side:
+        return reject_video(
+            "too_small", f"{info.width}x{info.height} is below limits.min_side", min(info.width, info.height)
+        )
+
+    from pipeline.curate.analyse import analyse_video
+
+    analysis = analyse_video(input_path, video_id, cfg, timings, _detector, _filters, _aesthetic, _captioner)
+    result.frames_decoded = analysis.frames
+    result.seconds_decoded = analysis.seconds
+    result.video = dataclasses.replace(
+        record,
+        frames=analysis.frames,
+        duration_s=analysis.seconds,
+        variable_frame_rate=analysis.variable_frame_rate,
+    )
+    result.shots, result.scores = analysis.shots, analysis.scores
+    result.rejections.extend(analysis.rejections)
+    if analysis.frames == 0:
+        return reject_video(
+            analysis.stopped[0] if analysis.stopped else "no_frames", "no frame could be decoded"
+        )
+    if analysis.stopped is not None:
+        rule, detail = analysis.stopped
+        result.rejections.append(
+            _reject(
+                "decode",
+                "video",
+                video_id,
+                input_path,
+                rule,
+                f"only the first part was used: {detail}",
+                float(analysis.frames),
+            )
+        )
+
+    # cut the clips: one streaming decode routed by frame index
+    t0 = time.perf_counter()
+    spans = [c.span for c in analysis.clips]
+    enc = ClipEncoding(
+        size=cfg.clips.short_side,
+        fps=Fraction(cfg.clips.fps) if cfg.clips.fps else None,
+        crf=cfg.clips.crf,
+        preset=cfg.clips.preset,
+        crop=_crop(result.scores, info.width, info.height),
+    )
+    paths = [stage_dir / "clips" / f"{c.key}.mp4" for c in analysis.clips]
+    try:
+        extract_clips(input_path, spans, paths, enc)
+    except (VideoError, ValueError, av.error.FFmpegError) as exc:
+        for c in analysis.clips:
+            result.rejections.append(
+                _reject("clips", "clip", c.key, input_path, "encode_failed", f"clip could not be cut: {exc}")
+            )
+        analysis.clips = []
+    timings["extract"] += time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    out_size = None
+    for c, mp4 in zip(analysis.clips, paths, strict=False):
+        jpg = stage_dir / "clips" / f"{c.key}.jpg"
+        jpg.write_bytes(_thumbnail(mp4, cfg.clips.thumb_short_side))
+        if out_size is None:
+            with av.open(str(mp4)) as container:
+                s = container.streams.video[0]
+                out_size = (s.codec_context.width, s.codec_context.height)
+        emb_name = None
+        if c.embedding is not None:
+            emb_name = f"{c.key}.emb.npy"
+            np.save(stage_dir / "clips" / emb_name, c.embedding.astype(np.float32), allow_pickle=False)
+        out_fps = Fraction(cfg.clips.fps) if cfg.clips.fps else info.fps
+        rec = ClipRecord(
+            clip_id=c.key,
+            shot_id=c.shot_id,
+            video_id=video_id,
+            start_frame=c.span.start,
+            end_frame=c.span.end,
+            start_s=c.start_s,
+            end_s=c.end_s,
+            width=out_size[0],
+            height=out_size[1],
+            fps=str(out_fps),
+            tier=c.tier,
+            taxonomy_version=c.taxonomy_version,
+            directive=c.directive,
+        )
+        result.clips.append(
+            ClipCandidate(
+                record=rec,
+                shot_scores=c.scores,
+                tags=c.tags,
+                confidences=c.confidences,
+                sources=c.sources,
+                missing=c.missing,
+                summary=c.summary,
+                description=c.description,
+                mp4=f"clips/{c.key}.mp4",
+                jpg=f"clips/{c.key}.jpg",
+                embedding=f"clips/{emb_name}" if emb_name else None,
+                frames=c.span.frames,
+            )
+        )
+        result.fingerprints.append(c.fingerprint)
+    timings["thumbnails"] += time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    result.timings = dict(timings)
+    staging.commit(out, video_id, result)
+    return result
+
+
+__all__ = ["ClipCandidate", "ClipSpan", "Shot", "VideoResult", "process_video", "sample_key"]
