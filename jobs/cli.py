@@ -141,13 +141,13 @@ def _detector(backend: str):
         raise fail(str(exc)) from exc
 
 
-def _analysis_frames(video: Path):
+def _analysis_frames(video: Path, stills: int = 0):
     from pipeline.decode import VideoError
     from pipeline.frames import decode_analysis_frames
 
     try:
         with console.status(f"decoding {video.name}"):
-            return decode_analysis_frames(video)
+            return decode_analysis_frames(video, stills=stills)
     except VideoError as exc:
         raise fail(str(exc)) from exc
 
@@ -292,6 +292,7 @@ def scores(
     from pipeline.records import RejectionRecord, ShotScores, write_parquet
     from pipeline.scores import ScoreContext, score_shots
     from pipeline.scores.aesthetic import load_aesthetic
+    from pipeline.scores.text import STILLS as TEXT_STILLS
 
     if mode is not None and mode not in MODES:
         raise fail(f"--mode {mode!r} is not one of {', '.join(MODES)}")
@@ -300,7 +301,7 @@ def scores(
     except FilterConfigError as exc:
         raise fail(str(exc)) from exc
     detector = _detector(backend)
-    frames = _analysis_frames(video)
+    frames = _analysis_frames(video, stills=TEXT_STILLS)
     with console.status(f"detecting shots ({detector.name}) and scoring"):
         shots = detector.detect(frames).shots()
         ctx = ScoreContext(
@@ -352,7 +353,7 @@ def schema(
 
 
 #: Modules that add their commands to ``app`` / ``eval_app`` when imported (each imports ``app`` from here).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("jobs.curate_cmd", "jobs.caption_cmd", "jobs.caption_eval_cmd", "jobs.train_cmd")
 
 
 def _load_command_modules() -> None:

@@ -76,14 +76,19 @@ def resolve_inputs(inputs: Sequence[str | Path]) -> list[InputFile]:
     """Expand ``inputs`` into files in a stable order; the same resolved file appears once (later mentions are
     returned with problem ``duplicate_input``)."""
     expanded: list[Path] = []
-    for item in inputs:
+
+    def expand(item: str | Path, depth: int) -> None:
         p = Path(item)
         if p.is_dir():
             expanded.extend(_walk(p))
-        elif p.is_file() and p.suffix.lower() in LIST_EXTENSIONS:
-            expanded.extend(Path(x) for x in _read_list(p))
+        elif p.is_file() and p.suffix.lower() in LIST_EXTENSIONS and depth < 4:
+            for x in _read_list(p):
+                expand(x, depth + 1)
         else:
             expanded.append(p)
+
+    for item in inputs:
+        expand(item, 0)
     out: list[InputFile] = []
     seen: dict[str, str] = {}
     for p in expanded:

@@ -20,6 +20,7 @@ from pipeline.curate.config import CurateConfig
 from pipeline.curate.funnel import FunnelRow, FunnelStage
 from pipeline.curate.staging import final_dir
 from pipeline.curate.video_task import ClipCandidate, VideoResult
+from pipeline.faults import crash_point
 from pipeline.rebalance import axis_gini, rebalance_weights
 from pipeline.records import (
     ClipRecord,
@@ -133,6 +134,7 @@ def reduce_results(
     shard_rows: list[ShardRecord] = []
 
     def closed(name: str, keys: list[str]) -> None:
+        crash_point("reduce.shard_closed")
         path = shard_dir / name
         shard_rows.append(ShardRecord(name, len(keys), path.stat().st_size, _sha256(path), keys[0], keys[-1]))
 
@@ -179,6 +181,7 @@ def reduce_results(
                 embedding=np.load(sdir / c.embedding) if c.embedding else None,
             )
             shard_of[rec.clip_id] = writer.write(sample)
+            crash_point("reduce.sample_written")
     names = {row.shard for row in shard_rows}
     for stale in sorted(shard_dir.glob(f"{cfg.shards.prefix}-*.tar")):
         if stale.name not in names:
@@ -207,6 +210,7 @@ def reduce_results(
     funnel = _funnel(results, input_rejections, inputs_total, shots, scores, clips, candidates, rejections)
     manifest = out / "manifest"
     write_parquet(videos, VideoRecord, manifest / "videos.parquet")
+    crash_point("reduce.manifest")
     write_parquet(shots, ShotRecord, manifest / "shots.parquet")
     write_parquet(scores, ShotScores, manifest / "scores.parquet")
     write_parquet(clips, ClipRecord, manifest / "clips.parquet")

@@ -25,6 +25,7 @@ from pipeline.clips import ClipEncoding, ClipSpan, extract_clips
 from pipeline.curate import staging
 from pipeline.curate.config import CurateConfig
 from pipeline.decode import VideoError, file_sha256, probe
+from pipeline.faults import crash_point
 from pipeline.records import ClipRecord, RejectionRecord, ShotRecord, VideoRecord
 from pipeline.scores.record import ShotScores
 from pipeline.shards import sample_key
@@ -154,8 +155,15 @@ def _thumbnail(mp4: Path, short_side: int) -> bytes:
     """JPEG of the clip's middle frame, scaled to ``short_side``."""
     with av.open(str(mp4)) as container:
         stream = container.streams.video[0]
-        frames = [f for f in container.decode(stream)]
-    image = frames[len(frames) // 2].to_ndarray(format="bgr24")
+        middle = (stream.frames or 1) // 2
+        image = None
+        for k, frame in enumerate(container.decode(stream)):
+            image = frame
+            if k >= middle:
+                break
+    if image is None:
+        raise RuntimeError(f"{mp4}: the clip has no frames")
+    image = image.to_ndarray(format="bgr24")
     h, w = image.shape[:2]
     scale = short_side / min(h, w)
     if scale < 1:
@@ -189,6 +197,7 @@ def process_video(
         )
     result = VideoResult(input_path, None)
     stage_dir = staging.start_partial(out, video_id)
+    crash_point("map.video_start")
 
     def reject_video(rule: str, reason: str, measured: float | None = None) -> VideoResult:
         if result.video is not None:
@@ -266,6 +275,7 @@ def process_video(
             )
         analysis.clips = []
     timings["extract"] += time.perf_counter() - t0
+    crash_point("map.clips_cut")
 
     t0 = time.perf_counter()
     out_size = None
@@ -316,7 +326,9 @@ def process_video(
     timings["thumbnails"] += time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     result.timings = dict(timings)
+    crash_point("map.before_commit")
     staging.commit(out, video_id, result)
+    crash_point("map.after_commit")
     return result
 
 

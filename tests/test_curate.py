@@ -1,0 +1,200 @@
+"""The curate job end to end on generated footage: ground truth, shards, manifest, resume, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import webdataset as wds
+
+from pipeline.curate import CurateConfig, CurateConfigError, run_curate
+from pipeline.curate.job import CurateResumeError
+from pipeline.footage_labels import load_label
+from pipeline.synthetic import SynthConfig, generate_footage
+
+pytestmark = pytest.mark.slow
+
+CONFIG_YAML = """
+caption: {enabled: false}
+clips: {short_side: 144, max_seconds: 2.0}
+shards: {target_mb: 0.15}
+"""
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    generate_footage(out, videos=3, seed=5, config=SynthConfig(width=432, height=240, seconds=6.0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("cfg") / "curate.yaml"
+    p.write_text(CONFIG_YAML)
+    return p
+
+
+@pytest.fixture(scope="module")
+def reference(footage: Path, config_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ref")
+    run_curate([footage], out, CurateConfig.load(config_file), runner="local")
+    return out
+
+
+def tree_bytes(out: Path) -> dict[str, bytes]:
+    """Every shard member and every manifest row, for equality checks."""
+    found: dict[str, bytes] = {}
+    for tar in sorted((out / "shards").glob("*.tar")):
+        found[f"shards/{tar.name}"] = tar.read_bytes()
+    for table in sorted((out / "manifest").glob("*.parquet")):
+        rows = duckdb.sql(f"SELECT * FROM '{table}'").fetchall()
+        found[f"manifest/{table.name}"] = repr(sorted(map(repr, rows))).encode()
+    return found
+
+
+def test_clips_match_ground_truth(reference: Path, footage: Path) -> None:
+    clips = duckdb.sql(f"SELECT * FROM '{reference}/manifest/clips.parquet'").df()
+    videos = duckdb.sql(f"SELECT video_id, path FROM '{reference}/manifest/videos.parquet'").df()
+    assert len(videos) == 3
+    name_of = {r.video_id: Path(r.path).stem for r in videos.itertuples()}
+    assert len(clips) >= 9
+    for c in clips.itertuples():
+        label = load_label(footage / "labels" / f"{name_of[c.video_id]}.json")
+        # never a frame of another shot; at most the one edge frame of a gradual transition (the detector's
+        # tolerance on soft boundaries, as in the evaluation rule)
+        owners = {
+            k
+            for k, s in enumerate(label.shots)
+            for f in (c.start_frame, c.end_frame)
+            if s.start <= f <= s.end
+        }
+        in_transitions = sum(
+            max(0, min(t.end, c.end_frame) - max(t.start, c.start_frame) + 1) for t in label.transitions
+        )
+        assert len(owners) == 1, f"clip {c.clip_id} holds frames of several labelled shots"
+        assert in_transitions <= 1, f"clip {c.clip_id} holds {in_transitions} transition frames"
+        assert c.end_frame - c.start_frame + 1 <= 2.0 * 24 + 1
+    # the reused opening: the later copies are marked, not dropped
+    dups = clips[clips.status == "duplicate"]
+    assert len(dups) >= 1
+    assert set(dups.duplicate_of) <= set(clips.clip_id)
+    rejected = duckdb.sql(
+        f"SELECT subject_id FROM '{reference}/manifest/rejections.parquet' WHERE stage = 'dedupe'"
+    ).fetchall()
+    assert {r[0] for r in rejected} == set(dups.clip_id)
+
+
+def test_every_shot_is_clipped_or_has_a_reason(reference: Path) -> None:
+    orphan = duckdb.sql(
+        f"""SELECT s.shot_id FROM '{reference}/manifest/shots.parquet' s
+        WHERE s.shot_id NOT IN (SELECT shot_id FROM '{reference}/manifest/clips.parquet')
+          AND s.shot_id NOT IN (SELECT subject_id FROM '{reference}/manifest/rejections.parquet')"""
+    ).fetchall()
+    assert orphan == []
+
+
+def test_shards_read_back_with_webdataset(reference: Path) -> None:
+    tars = sorted(str(p) for p in (reference / "shards").glob("*.tar"))
+    assert len(tars) >= 2  # the small target size splits the corpus
+    assert not list((reference / "shards").glob("*.partial"))
+    samples = list(wds.WebDataset(tars, shardshuffle=False))
+    kept = duckdb.sql(
+        f"SELECT clip_id, shard FROM '{reference}/manifest/clips.parquet' WHERE status = 'kept'"
+    ).fetchall()
+    assert sorted(s["__key__"] for s in samples) == sorted(k for k, _ in kept)
+    for s in samples:
+        assert {"mp4", "json", "tags.json", "txt", "jpg"} <= set(s)
+        meta = json.loads(s["json"])
+        assert meta["key"] == s["__key__"] and meta["weight"] > 0
+        assert meta["missing"]  # captioning is off: said so, nothing invented
+        assert s["mp4"][4:8] == b"ftyp" and s["jpg"][:2] == b"\xff\xd8"
+    funnel = duckdb.sql(f"SELECT stage, items_in, kept FROM '{reference}/manifest/funnel.parquet'").fetchall()
+    assert [f[0] for f in funnel] == ["input", "probe", "shots", "filter", "clips", "dedupe", "shards"]
+    assert funnel[-1][2] == len(samples)
+
+
+def test_rerun_is_a_no_op_with_identical_output(reference: Path, footage: Path, config_file: Path) -> None:
+    before = tree_bytes(reference)
+    summary = run_curate([footage], reference, CurateConfig.load(config_file), runner="local")
+    assert summary.resumed == 3 and summary.processed == 0
+    assert tree_bytes(reference) == before
+
+
+def test_changed_config_is_refused(reference: Path, footage: Path) -> None:
+    other = CurateConfig.from_dict({"caption": {"enabled": False}, "clips": {"short_side": 120}})
+    with pytest.raises(CurateResumeError, match="different config"):
+        run_curate([footage], reference, other, runner="local")
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "map.video_start:2",
+        "map.clips_cut:1",
+        "map.after_commit:3",
+        "reduce.sample_written:4",
+        "reduce.shard_closed:1",
+        "reduce.manifest:1",
+    ],
+)
+def test_kill_and_resume_gives_identical_output(
+    point: str, reference: Path, footage: Path, config_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "jobs.curate",
+        str(footage),
+        "--out",
+        str(out),
+        "--config",
+        str(config_file),
+        "--runner",
+        "local",
+        "--json",
+    ]
+    env = {**os.environ, "ANICURATE_CRASH_AT": point}
+    crashed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    env.pop("ANICURATE_CRASH_AT")
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert tree_bytes(out) == tree_bytes(reference)
+
+
+def test_bad_inputs_become_rejections(footage: Path, config_file: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "in"
+    bad.mkdir()
+    (bad / "empty.mp4").write_bytes(b"")
+    (bad / "noise.mp4").write_bytes(os.urandom(4096))
+    good = sorted(footage.glob("*.mp4"))[1]  # [0] is letterboxed below the resolution floor
+    (bad / "cut.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (bad / "loop.mp4").symlink_to(bad / "loop.mp4")
+    listing = tmp_path / "inputs.txt"
+    listing.write_text(f"{good}\n{good}\n{bad}\n{tmp_path / 'missing.mp4'}\n")
+    out = tmp_path / "out"
+    summary = run_curate([listing], out, CurateConfig.load(config_file), runner="local")
+    rows = duckdb.sql(f"SELECT stage, rule, source_path FROM '{out}/manifest/rejections.parquet'").fetchall()
+    by_file = {Path(p).name: rule for stage, rule, p in rows if stage in ("input", "probe", "decode", "map")}
+    assert by_file["empty.mp4"] == "empty_file"
+    assert by_file["noise.mp4"] in ("unreadable", "no_video_stream", "invalid_data", "open_failed")
+    assert by_file["loop.mp4"] == "symlink_loop"
+    assert by_file["missing.mp4"] == "missing"
+    assert "duplicate_input" in {rule for _, rule, _ in rows}
+    assert summary.reduce.kept > 0  # the good file (and what the truncated one holds) still made it
+
+
+def test_config_errors_name_the_place(tmp_path: Path) -> None:
+    with pytest.raises(CurateConfigError, match=r"clips: unknown key\(s\) max_secs"):
+        CurateConfig.from_dict({"clips": {"max_secs": 3}})
+    with pytest.raises(CurateConfigError, match="detector.backend"):
+        CurateConfig.from_dict({"detector": {"backend": "nope"}})
+    with pytest.raises(CurateConfigError, match="expected an integer"):
+        CurateConfig.from_dict({"clips": {"min_frames": "ten"}})
