@@ -198,3 +198,41 @@ def test_config_errors_name_the_place(tmp_path: Path) -> None:
         CurateConfig.from_dict({"detector": {"backend": "nope"}})
     with pytest.raises(CurateConfigError, match="expected an integer"):
         CurateConfig.from_dict({"clips": {"min_frames": "ten"}})
+
+
+def test_audit_sections_and_report(reference: Path, tmp_path: Path) -> None:
+    from jobs.audit_report import sections, write_html
+    from pipeline.audit import AuditError, connect, sql
+
+    con = connect(reference)
+    got = dict(sections(con))
+    funnel = got["Funnel"]
+    assert list(funnel["stage"])[0] == "input"
+    sources = got["Per source"]
+    assert (
+        len(sources) == 3
+        and sources["kept"].sum() == sql(con, "SELECT count(*) n FROM clips WHERE status='kept'")["n"][0]
+    )
+    clusters = got["Duplicate clusters"]
+    assert (
+        clusters["copies"].sum() == sql(con, "SELECT count(*) n FROM clips WHERE status='duplicate'")["n"][0]
+    )
+    report = write_html(tmp_path / "report.html", con, reference)
+    text = report.read_text()
+    assert "data:image/png;base64," in text and "Duplicate clusters" in text
+    with pytest.raises(AuditError, match="query failed"):
+        sql(con, "SELECT nope FROM clips")
+    with pytest.raises(AuditError, match="no manifest"):
+        connect(tmp_path)
+
+
+def test_ray_runner_gives_the_same_shards(
+    reference: Path, footage: Path, config_file: Path, tmp_path: Path
+) -> None:
+    ray = pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    try:
+        run_curate([footage], out, CurateConfig.load(config_file), runner="ray", num_cpus=2)
+    finally:
+        ray.shutdown()
+    assert tree_bytes(out) == tree_bytes(reference)
