@@ -7,6 +7,7 @@ STAMP := $(VENV)/.anicurate-installed
 # torch/torchvision pinned to the builds this machine serves from disk; elsewhere pip fetches the same versions.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 DATA ?= data/default
+OUT ?= runs/default
 VIDEOS ?= 4
 SEED ?= 0
 
@@ -28,8 +29,10 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/anicurate synth $(DATA) --videos $(VIDEOS) --seed $(SEED)
-	$(BIN)/anicurate taxonomy show
 	$(BIN)/anicurate footage summary $(DATA)
+	$(BIN)/anicurate curate $(DATA) --out $(OUT)
+	$(BIN)/anicurate audit $(OUT) --report $(OUT)/report.html
+	@echo "shards: $(OUT)/shards/   manifest: $(OUT)/manifest/   report: $(OUT)/report.html"
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -42,4 +45,4 @@ bench: setup
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) data/default .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DATA) $(OUT) .pytest_cache .ruff_cache
