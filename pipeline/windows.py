@@ -4,8 +4,9 @@ window, so a 2-hour film never holds 2 hours of frames.
 A window is analysed when it holds ``window_frames`` frames. Its shots are final except the last one, which may
 continue past the window edge: its frames, with ``CONTEXT_FRAMES`` of the shot before it, are carried over as the
 head of the next window, so the detector always sees a whole shot and both sides of every boundary. A shot that
-would fill more than half of a window is closed at the window edge instead (boundary type ``"window"``); shots
-that long are split into clip windows anyway. Memory is bounded by about 1.5 windows of frames.
+would fill more than about half of a window is closed at the window edge instead (boundary type ``"window"``); shots
+that long are split into clip windows anyway. A window never holds more than ``window_frames`` frames and each one moves at least a quarter window on, so
+memory is bounded and the work stays linear.
 """
 
 from __future__ import annotations
@@ -126,13 +127,17 @@ def iter_analysis_windows(
         shots = bounds.shots()
         was_forced = forced
         forced = False
-        if not last and shots:
-            tail = shots[-1]
-            if tail.start > 0 and tail.length <= window_frames // 2:
-                shots = shots[:-1]  # may continue past the edge: analysed again in the next window
-            else:
-                forced = True  # a long shot is closed at the window edge
         prev_end = emitted_end
+        if not last and shots:
+            # Hold the last shot back (it may continue past the edge) only while what would be carried into
+            # the next window stays small; otherwise close it at the edge, so every window makes progress and
+            # memory stays bounded.
+            would_end = max(prev_end, offset + shots[-2].end) if len(shots) > 1 else prev_end
+            carried = offset + n - max(would_end + 1 - CONTEXT_FRAMES, offset)
+            if shots[-1].start > 0 and carried <= (window_frames * 3) // 4:
+                shots = shots[:-1]
+            else:
+                forced = True
         final: list[WindowShot] = []
         for s in shots:
             a, b = offset + s.start, offset + s.end
