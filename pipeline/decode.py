@@ -58,8 +58,15 @@ class DecodedFrame:
 
 def open_container(path: str | Path) -> av.container.InputContainer:
     path = Path(path)
-    if not path.exists():
-        raise VideoError(path, "missing", "file does not exist")
+    try:
+        path.resolve(strict=True)
+    except RuntimeError as exc:  # Python < 3.13 reports a symlink loop this way
+        raise VideoError(path, "symlink_loop", "the path is a symlink loop") from exc
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise VideoError(path, "symlink_loop", "the path is a symlink loop") from exc
+        what = "a broken symlink" if path.is_symlink() else "file does not exist"
+        raise VideoError(path, "missing", what) from exc
     if path.is_dir():
         raise VideoError(path, "not_a_file", "is a directory, not a video file")
     if path.stat().st_size == 0:
@@ -118,7 +125,8 @@ def picture_digest(frame: av.VideoFrame) -> bytes:
     whatever the container, and independent of line padding in the frame buffers."""
     try:
         data = frame.to_ndarray()  # native pixel format, packed rows
-    except (ValueError, NotImplementedError, TypeError):
+    except (ValueError, NotImplementedError, TypeError, AssertionError):
+        # PyAV refuses some layouts natively (e.g. odd widths in 4:2:0); hash the RGB conversion instead
         data = frame.to_ndarray(format="rgb24")
     # SHA-1 as a fast content checksum (hardware-accelerated here), not for security; 8 bytes suffice.
     digest = hashlib.sha1(f"{frame.format.name}:{frame.width}x{frame.height}".encode())

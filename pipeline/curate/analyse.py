@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.clips import ClipSpan, plan_clips
 from pipeline.curate.config import CurateConfig
+from pipeline.paths import text_path
 from pipeline.records import RejectionRecord, ShotRecord
 from pipeline.scores.record import ShotScores
 from pipeline.scores.registry import ScoreContext, score_shot, shot_id
@@ -131,7 +132,7 @@ def analyse_video(
 
         # scores + filters, per shot (indices absolute in the records)
         t = time.perf_counter()
-        ctx = ScoreContext(video_id=video_id, source_path=path, aesthetic=ctx_aesthetic)
+        ctx = ScoreContext(video_id=video_id, source_path=text_path(path), aesthetic=ctx_aesthetic)
         rows: list[ShotScores] = []
         for s in window.shots:
             row = score_shot(frames, s.start - off, s.end - off, ctx)
@@ -178,7 +179,7 @@ def analyse_video(
                         "clips",
                         "shot",
                         row.shot_id,
-                        path,
+                        text_path(path),
                         "min_clip_frames",
                         f"{s.length} frames is shorter than clips.min_frames",
                         float(s.length),

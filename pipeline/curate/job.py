@@ -24,6 +24,7 @@ from pipeline.curate.reduce import ReduceSummary, reduce_results
 from pipeline.curate.runner import LocalRunner, Outcome, RayRunner, TaskFailure, TaskSummary, VideoTask
 from pipeline.curate.video_task import VideoResult
 from pipeline.decode import file_sha256
+from pipeline.paths import text_path
 from pipeline.records import RejectionRecord
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def check_run_file(out: Path, cfg: CurateConfig) -> None:
 
 
 def _input_rejection(path: str, rule: str, reason: str) -> RejectionRecord:
-    return RejectionRecord("input", "video", path, path, rule, reason, None, None)
+    return RejectionRecord("input", "video", text_path(path), text_path(path), rule, reason, None, None)
 
 
 def run_curate(
@@ -206,7 +207,12 @@ def run_curate(
                 None,
                 rejections=[
                     RejectionRecord(
-                        "map", "video", task.video_id, task.input_path, outcome.rule, outcome.reason
+                        "map",
+                        "video",
+                        task.video_id,
+                        text_path(task.input_path),
+                        outcome.rule,
+                        outcome.reason,
                     )
                 ],
             )

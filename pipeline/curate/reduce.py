@@ -21,6 +21,7 @@ from pipeline.curate.funnel import FunnelRow, FunnelStage
 from pipeline.curate.staging import final_dir
 from pipeline.curate.video_task import ClipCandidate, VideoResult
 from pipeline.faults import crash_point
+from pipeline.paths import text_path
 from pipeline.rebalance import axis_gini, rebalance_weights
 from pipeline.records import (
     ClipRecord,
@@ -113,7 +114,7 @@ def reduce_results(
             else c
             for c in clips
         ]
-        paths = {c.clip_id: owner[c.clip_id].input_path for c in clips}
+        paths = {c.clip_id: text_path(owner[c.clip_id].input_path) for c in clips}
         dup_rows = rejection_records(found.decisions, paths)
     rejections += dup_rows
 
@@ -150,7 +151,7 @@ def reduce_results(
             meta = SampleMetadata(
                 key=rec.clip_id,
                 video_id=rec.video_id,
-                source_path=r.video.path if r.video else r.input_path,
+                source_path=r.video.path if r.video else text_path(r.input_path),
                 shot_id=rec.shot_id,
                 start_frame=rec.start_frame,
                 end_frame=rec.end_frame,

@@ -26,6 +26,7 @@ from pipeline.curate import staging
 from pipeline.curate.config import CurateConfig
 from pipeline.decode import VideoError, file_sha256, probe
 from pipeline.faults import crash_point
+from pipeline.paths import text_path
 from pipeline.records import ClipRecord, RejectionRecord, ShotRecord, VideoRecord
 from pipeline.scores.record import ShotScores
 from pipeline.shards import sample_key
@@ -114,14 +115,27 @@ def _reject(
     reason: str,
     measured: float | None = None,
 ) -> RejectionRecord:
-    return RejectionRecord(stage, subject, subject_id, path, rule, reason, measured, None)
+    return RejectionRecord(
+        stage, subject, text_path(subject_id), text_path(path), rule, reason, measured, None
+    )
+
+
+def _display_rotation(path: str) -> int:
+    """Rotation (degrees) the first frame's display matrix asks for; 0 when none or undecodable."""
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                return int(round(frame.rotation or 0)) % 360
+    except (av.error.FFmpegError, OSError, ValueError, AttributeError):
+        return 0
+    return 0
 
 
 def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Any]:
     info = probe(path)
     record = VideoRecord(
         video_id=video_id,
-        path=str(Path(path).resolve()),
+        path=text_path(Path(path).resolve()),
         size_bytes=size,
         container=info.container,
         codec=info.codec,
@@ -133,6 +147,7 @@ def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Any
         duration_s=0.0,
         pix_fmt=info.pix_fmt,
         has_audio=info.has_audio,
+        rotation=_display_rotation(path),
     )
     return record, info
 
@@ -218,6 +233,13 @@ def process_video(
     if info.width * info.height > lim.max_pixels:
         return reject_video(
             "absurd_size", f"{info.width}x{info.height} exceeds limits.max_pixels", info.width * info.height
+        )
+    if record.rotation:
+        return reject_video(
+            "rotated_display",
+            f"the display matrix rotates the picture by {record.rotation} degrees; AniCurate does not apply "
+            "display rotation yet, so its clips would be sideways (rotate the file first)",
+            float(record.rotation),
         )
     if min(info.width, info.height) < lim.min_side:
         return reject_video(
