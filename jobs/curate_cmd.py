@@ -31,6 +31,7 @@ def curate_command(
 ) -> None:
     from pipeline.curate import CurateConfig, CurateConfigError, run_curate
     from pipeline.curate.job import CurateResumeError
+    from pipeline.curate.runner import EnvironmentFailure
 
     if runner not in ("ray", "local"):
         raise fail(f"--runner {runner!r}: choose ray or local")
@@ -78,8 +79,11 @@ def curate_command(
                 on_progress=on_progress,
                 say=say,
             )
-    except (CurateResumeError, ValueError) as exc:
+    except (CurateResumeError, EnvironmentFailure, ValueError) as exc:
         raise fail(str(exc)) from exc
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise fail(f"{exc.strerror or exc}{where}; fix it and rerun the same command to resume") from exc
     payload = summary.to_json_dict()
     if as_json:
         typer.echo(json.dumps(payload, indent=1))

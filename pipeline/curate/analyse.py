@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.clips import ClipSpan, plan_clips
 from pipeline.curate.config import CurateConfig
+from pipeline.faults import fault_point
 from pipeline.paths import text_path
 from pipeline.records import RejectionRecord, ShotRecord
 from pipeline.scores.record import ShotScores
@@ -218,6 +219,7 @@ def analyse_video(
                     clip.missing = {"*": "captioning disabled (caption.enabled: false)"}
                 timings["caption"] += time.perf_counter() - t
                 out.clips.append(clip)
+        fault_point("map.window_done")
         t0 = time.perf_counter()
     out.seconds = max(
         0.0, last_seconds - (float(first_pts * frames.time_base) if first_pts is not None else 0.0)

@@ -117,6 +117,7 @@ def reduce_results(
         paths = {c.clip_id: text_path(owner[c.clip_id].input_path) for c in clips}
         dup_rows = rejection_records(found.decisions, paths)
     rejections += dup_rows
+    crash_point("reduce.dedupe_done")
 
     # --- rebalancing weights over the kept clips
     kept_idx = [k for k, c in enumerate(clips) if c.status == "kept"]

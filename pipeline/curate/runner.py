@@ -7,6 +7,7 @@ the task did not turn into a rejection itself). Failures never stop the run.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 import traceback
@@ -43,6 +44,27 @@ class TaskFailure:
 
 Outcome = TaskSummary | TaskFailure
 
+#: Errors of the machine, not of the video: they stop the job (rerun to resume) instead of condemning a video.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+class EnvironmentFailure(RuntimeError):
+    """The output cannot be written (disk full, read-only, I/O error); the job stops and can be resumed."""
+
+
+def environment_error(exc: BaseException) -> EnvironmentFailure | None:
+    """The :class:`EnvironmentFailure` for ``exc`` (or its cause chain), or None when it is about the video."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            where = f" ({exc.filename})" if exc.filename else ""
+            return EnvironmentFailure(
+                f"{exc.strerror}{where}; free space or fix the output folder and rerun to resume"
+            )
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
 
 def run_task(task: VideoTask, cfg: CurateConfig, out: str) -> TaskSummary:
     """The unit of work both runners execute (imports inside so a Ray worker pays them once)."""
@@ -74,6 +96,9 @@ class LocalRunner:
             try:
                 outcome: Outcome = run_task(task, cfg, str(out))
             except Exception as exc:  # a bug in a stage must cost one video, not the run
+                env = environment_error(exc)
+                if env is not None:
+                    raise env from exc
                 log.error("%s failed:\n%s", task.input_path, traceback.format_exc())
                 outcome = TaskFailure("task_error", f"{type(exc).__name__}: {exc}")
             on_done(task, outcome)
@@ -149,6 +174,11 @@ class RayRunner:
                         "timeout", f"stopped after limits.timeout_s = {cfg.limits.timeout_s} s"
                     )
                 except RayError as exc:
+                    env = environment_error(getattr(exc, "cause", None) or exc)
+                    if env is not None or "No space left on device" in str(exc):
+                        for other in running:
+                            ray.cancel(other, force=True)
+                        raise env or EnvironmentFailure(str(exc).strip().splitlines()[-1]) from exc
                     outcome = TaskFailure("task_error", str(exc).strip().splitlines()[-1][:500])
                 on_done(task, outcome)
             now = time.monotonic()

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.faults import fault_point
+
 if TYPE_CHECKING:
     from pipeline.curate.video_task import VideoResult
 
@@ -51,6 +53,7 @@ def commit(out: Path, video_id: str, result: VideoResult) -> Path:
         pickle.dump((RESULT_FORMAT, result), fh, protocol=pickle.HIGHEST_PROTOCOL)
         fh.flush()
         os.fsync(fh.fileno())
+    fault_point("staging.result_written")
     tmp.replace(p / RESULT_FILE)
     final = final_dir(out, video_id)
     if final.exists():  # a duplicate task of the same content finished first; keep one
