@@ -353,7 +353,7 @@ def schema(
 
 
 #: Modules that add their commands to ``app`` / ``eval_app`` when imported (each imports ``app`` from here).
-COMMAND_MODULES: tuple[str, ...] = ("jobs.curate_cmd", "jobs.audit_cmd")
+COMMAND_MODULES: tuple[str, ...] = ("jobs.curate_cmd", "jobs.audit_cmd", "jobs.probes_cmd")
 
 
 def _load_command_modules() -> None:

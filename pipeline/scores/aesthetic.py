@@ -8,7 +8,8 @@ predictor saves it; the layer order is the numeric order in the keys). ``model_c
 model-config JSON (file or folder) for architectures open_clip does not ship.
 
 Without a configuration, or when the weights cannot be loaded (this machine has no model hub), the column
-stays null and the log says why, once. The score is computed from the 128 px analysis thumbs upscaled to
+stays null and the log says why, once. Loading and embedding are shared with the AniCaption CLIP expert
+(:mod:`pipeline.clip_model`). The score is computed from the 128 px analysis thumbs upscaled to
 the model's input size (no second decode), so it is a proxy of the full-resolution score.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.clip_model import ClipSpec, LoadedClip, load_clip
 from pipeline.scores.registry import ShotView, register
 
 log = logging.getLogger(__name__)
@@ -114,43 +116,40 @@ class AestheticModel:
         self.preprocess = preprocess
         self.head = head
         self.config = config
+        self._loaded = LoadedClip(self.clip, preprocess, ClipSpec(model=config.model, device=config.device))
 
     @classmethod
     def load(cls, config: AestheticConfig) -> AestheticModel:
-        import open_clip
         import torch
 
-        if config.model_config:
-            open_clip.add_model_config(Path(config.model_config))
-        pretrained = config.pretrained
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            config.model, pretrained=pretrained, device=config.device
+        spec = ClipSpec(
+            model=config.model,
+            pretrained=config.pretrained,
+            model_config=config.model_config,
+            device=config.device,
         )
+        clip = load_clip(spec, require_weights=False, config_prefix="aesthetic")
         head_path = Path(config.head)
         if not head_path.is_file():
             raise AestheticError(f"head checkpoint {head_path} does not exist")
         head = build_head(torch.load(head_path, map_location="cpu", weights_only=True), config.activation)
-        embed_dim = int(model.visual.output_dim)
+        embed_dim = clip.embed_dim
         first = next(m for m in head if hasattr(m, "in_features"))
         if first.in_features != embed_dim:
             raise AestheticError(
                 f"head expects {first.in_features}-d input, {config.model} embeds {embed_dim}-d"
             )
-        return cls(model, preprocess, head.to(config.device), config)
+        return cls(clip.model, clip.preprocess, head.to(config.device), config)
 
     def score_images(self, images: list[np.ndarray]) -> np.ndarray:
         """(k,) scores of RGB uint8 images."""
         import torch
-        from PIL import Image
 
         if not images:
             return np.zeros(0, np.float32)
-        batch = torch.stack([self.preprocess(Image.fromarray(np.ascontiguousarray(im))) for im in images])
+        emb = self._loaded.encode_images(images, normalize=self.config.normalize)
         with torch.no_grad():
-            emb = self.clip.encode_image(batch.to(self.config.device)).float()
-            if self.config.normalize:
-                emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-            out = self.head(emb).squeeze(-1)
+            out = self.head(torch.from_numpy(emb).to(self.config.device)).squeeze(-1)
         return out.cpu().numpy().astype(np.float32)
 
 
