@@ -1,0 +1,74 @@
+"""Small, fast checks of the curate job's parts: limits, keys, inputs, rebalancing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.curate import CurateConfig
+from pipeline.curate.inputs import resolve_inputs
+from pipeline.curate.video_task import process_video
+from pipeline.rebalance import axis_gini, gini, rebalance_weights
+from pipeline.shards import check_key, sample_key
+from tests.videos import write_video
+
+
+def _video(tmp_path: Path, n: int = 40) -> Path:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    frames = [np.ascontiguousarray(base[k : k + 240, k : k + 320]) for k in range(n)]
+    return write_video(tmp_path / "v.mp4", frames)
+
+
+def test_absurd_size_is_rejected_before_decoding(tmp_path: Path) -> None:
+    cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "limits": {"max_pixels": 1000}})
+    r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out")
+    assert r.video is not None and r.video.status == "rejected"
+    assert [x.rule for x in r.rejections] == ["absurd_size"] and r.rejections[0].measured == 320 * 240
+    assert r.frames_decoded == 0
+
+
+def test_max_frames_uses_the_first_part_and_says_so(tmp_path: Path) -> None:
+    cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "limits": {"max_frames": 25}})
+    r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out")
+    assert r.frames_decoded == 25
+    note = [x for x in r.rejections if x.rule == "max_frames"]
+    assert note and note[0].stage == "decode" and "first part" in note[0].reason
+
+
+def test_sample_keys_cannot_name_paths() -> None:
+    key = sample_key("ab" * 32, 3, 40)
+    assert key == "abababababababab_0000003_0000040" and check_key(key) == key
+    for bad in ["../../etc/passwd", "abababababababab_1_2.mp4", "x/y", "abababababababab_0000003_0000040/.."]:
+        with pytest.raises(ValueError):
+            check_key(bad)
+    with pytest.raises(ValueError, match="16 hex"):
+        sample_key("../evil", 0, 1)
+
+
+def test_inputs_dedupe_links_and_expand_lists(tmp_path: Path) -> None:
+    v = _video(tmp_path)
+    (tmp_path / "link.mp4").symlink_to(v)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# a comment\nv.mp4\nlink.mp4\nnope.mp4\n")
+    got = resolve_inputs([listing])
+    assert [(Path(f.path).name, f.problem) for f in got] == [
+        ("v.mp4", None),
+        ("link.mp4", "duplicate_input"),
+        ("nope.mp4", "missing"),
+    ]
+
+
+def test_rebalancing_weights_follow_the_formula() -> None:
+    common = {"camera.movement": ["static"], "motion.timing": ["twos"]}
+    rare = {"camera.movement": ["zoom_in"], "motion.timing": ["ones"]}
+    tags = [common, common, common, rare]
+    w = rebalance_weights(tags)
+    # n_camera: 3 vs 1, n_motion: 3 vs 1, style and vfx untagged for all (4): w ~ (1 / (4 * n_m * n_c * 4))^0.7
+    raw = np.array([(1 / (4 * 3 * 3 * 4)) ** 0.7] * 3 + [(1 / (4 * 1 * 1 * 4)) ** 0.7])
+    assert np.allclose(w, raw / raw.mean()) and abs(w.mean() - 1) < 1e-9
+    before, after = axis_gini(tags), axis_gini(tags, w)
+    assert after["camera"] < before["camera"] and before["style"] == 0.0
+    assert gini([1, 1, 1, 1]) == 0.0 and gini([0, 0, 0, 10]) > 0.7
