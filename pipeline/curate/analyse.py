@@ -244,6 +244,8 @@ def _caption(clip: PlannedClip, captioner: Any, shot: Any) -> None:
         clip.directive = ann.directive.text()
         clip.summary = ann.directive.summary
         clip.description = ann.directive.description
-    emb = getattr(ann, "embedding", None)
-    if emb is not None:
-        clip.embedding = np.asarray(emb, dtype=np.float32)
+    for expert in getattr(captioner, "experts", ()):
+        # the CLIP expert caches the embedding it voted with; store it as the sample's emb.npy
+        if hasattr(expert, "embed_shot") and expert.unavailable_reason() is None:
+            clip.embedding = np.asarray(expert.embed_shot(shot), dtype=np.float32)
+            break

@@ -85,6 +85,17 @@ class LimitSection:
 
 
 @dataclass(frozen=True)
+class RaySection:
+    #: CPUs each video task asks for (decode + detection + scoring + the CPU experts run inside it).
+    cpus_per_video: float = 1.0
+    #: GPUs each video task asks for when learned experts (CLIP, VLM) run on a GPU cluster; fractions share a
+    #: GPU between tasks (0.25: four videos per GPU). 0 on CPU-only machines.
+    gpus_per_video: float = 0.0
+    #: Videos in flight per available CPU slot (bounded, so a million-file input list is not submitted at once).
+    inflight_per_slot: int = 2
+
+
+@dataclass(frozen=True)
 class CurateConfig:
     version: int = 1
     detector: DetectorSection = field(default_factory=DetectorSection)
@@ -98,6 +109,7 @@ class CurateConfig:
     dedupe: DedupeSection = field(default_factory=DedupeSection)
     shards: ShardSection = field(default_factory=ShardSection)
     limits: LimitSection = field(default_factory=LimitSection)
+    ray: RaySection = field(default_factory=RaySection)
 
     @classmethod
     def load(cls, path: str | Path | None) -> CurateConfig:
@@ -202,6 +214,8 @@ def _check(cfg: CurateConfig, source: str) -> None:
             raise bad(
                 "clips.fps", f"{cfg.clips.fps!r} is not a positive rate like '24' or '24000/1001'"
             ) from exc
+    if cfg.ray.cpus_per_video <= 0 or cfg.ray.gpus_per_video < 0 or cfg.ray.inflight_per_slot < 1:
+        raise bad("ray", "cpus_per_video must be > 0, gpus_per_video >= 0, inflight_per_slot >= 1")
     if cfg.shards.target_mb <= 0:
         raise bad("shards.target_mb", "must be > 0")
     if not cfg.shards.prefix.replace("-", "").replace("_", "").isalnum():

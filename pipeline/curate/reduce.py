@@ -106,7 +106,14 @@ def reduce_results(
     dup_rows: list[RejectionRecord] = []
     if cfg.dedupe.enabled and clips and all(fp is not None for fp in fingerprints):
         say(f"dedupe: {len(clips)} clips")
-        found = find_duplicates(fingerprints, KeepPolicy.parse(cfg.dedupe.policy))
+        embeddings = {
+            c.record.clip_id: np.load(final_dir(out, c.record.video_id) / c.embedding)[None, :]
+            for c in candidates
+            if c.embedding
+        }
+        found = find_duplicates(
+            fingerprints, KeepPolicy.parse(cfg.dedupe.policy), embeddings=embeddings or None
+        )
         by_id = {d.item_id: d for d in found.decisions}
         clips = [
             dataclasses.replace(c, status="duplicate", duplicate_of=by_id[c.clip_id].duplicate_of)

@@ -107,17 +107,17 @@ class LocalRunner:
 class RayRunner:
     """Runs one Ray task per video on a local Ray instance or an existing cluster (``address``).
 
-    Each task asks for ``cpus_per_video`` CPUs; Ray reuses worker processes, so models loaded by a task (the shot
+    Each task asks for ``cfg.ray.cpus_per_video`` CPUs (and ``gpus_per_video`` GPUs, fractions allowed, when
+    learned experts run on GPUs); Ray reuses worker processes, so models loaded by a task (the shot
     detector, AniCaption's experts) stay loaded for the next video the worker takes. A task whose worker dies is
     retried ``cfg.limits.max_retries`` times, then the video is quarantined; a task running longer than
     ``cfg.limits.timeout_s`` is cancelled."""
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_video: float = 1.0):
+    def __init__(self, address: str | None = None, num_cpus: int | None = None):
         self.address = address
         self.num_cpus = num_cpus
-        self.cpus_per_video = cpus_per_video
 
     def _init(self) -> Any:
         import ray
@@ -151,8 +151,19 @@ class RayRunner:
             WorkerCrashedError,
         )
 
-        remote = ray.remote(num_cpus=self.cpus_per_video, max_retries=cfg.limits.max_retries)(run_task)
-        capacity = max(1, int(ray.available_resources().get("CPU", 1) / self.cpus_per_video)) * 2
+        rc = cfg.ray
+        remote = ray.remote(
+            num_cpus=rc.cpus_per_video, num_gpus=rc.gpus_per_video, max_retries=cfg.limits.max_retries
+        )(run_task)
+        slots = ray.cluster_resources().get("CPU", 1) / rc.cpus_per_video
+        if rc.gpus_per_video:
+            gpus = ray.cluster_resources().get("GPU", 0)
+            if gpus <= 0:
+                raise EnvironmentFailure(
+                    f"ray.gpus_per_video = {rc.gpus_per_video} but the Ray cluster has no GPU; set it to 0"
+                )
+            slots = min(slots, gpus / rc.gpus_per_video)
+        capacity = max(1, int(slots)) * rc.inflight_per_slot
         queue = list(tasks)
         running: dict[Any, tuple[VideoTask, float]] = {}
         while queue or running:
