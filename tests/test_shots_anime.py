@@ -338,3 +338,64 @@ def test_synthetic_footage_f1(synthetic, detector):
     assert total.truth >= 6
     assert total.f1 >= 0.98, (total.false_positives, total.misses)
     assert total.fp_in_flash == 0
+
+
+# ------------------------------------------------------------------------------------------ shape wipes
+
+
+def _any_windows(tiny: np.ndarray, windows: list[int] | None) -> TransNetPredictions:
+    """TransNet seeing nothing anywhere: what is found comes from the cheap signals alone."""
+    return TransNetPredictions(np.zeros(len(tiny), np.float32), np.zeros(len(tiny), np.float32))
+
+
+def _thumbs(frames: list[np.ndarray]) -> AnalysisFrames:
+    return _frames(np.stack([cv2.resize(f, (128, 72), interpolation=cv2.INTER_AREA) for f in frames]))
+
+
+def _reveal(
+    a: list[np.ndarray], b: list[np.ndarray], start: int, masks: list[np.ndarray]
+) -> list[np.ndarray]:
+    """``a``, with ``b`` shown where ``masks[i]`` is set on frame ``start + i`` and after the last mask."""
+    out = list(a[:start])
+    for i, mask in enumerate(masks):
+        out.append(np.where(mask[..., None], b[start + i], a[start + i]).astype(np.uint8))
+    last = masks[-1]
+    out += [np.where(last[..., None], fb, fa).astype(np.uint8) for fa, fb in zip(a, b, strict=True)][
+        len(out) :
+    ]
+    return out
+
+
+def test_iris_wipe_between_shots_of_one_palette_is_one_wipe():
+    # The next shot is the same painting turned upside down: the colours hardly change, only the layout.
+    a = shot(21, 90, pan=0.0, step=2)
+    b = [np.ascontiguousarray(f[::-1, ::-1]) for f in shot(21, 90, pan=0.0, step=3)]
+    centre, length = (W - 20, 15), 26
+    radius = float(np.hypot(centre[0], H - centre[1]))
+    masks = []
+    for i in range(length):
+        mask = np.zeros((H, W), np.uint8)
+        cv2.circle(mask, centre, int(round(radius * (i + 1) / length)), 1, -1)
+        masks.append(mask.astype(bool))
+    frames = _reveal(a, b, 30, masks)
+    for i in range(length - 1):  # the iris' white rim
+        cv2.circle(frames[30 + i], centre, int(round(radius * (i + 1) / length)), (255, 255, 255), 1)
+    r = AnimeShotDetector(predictor=_any_windows).detect(_thumbs(frames))
+    assert r.cuts == ()
+    assert [t.type for t in r.transitions] == ["wipe"]
+    assert r.transitions[0].start <= 30 + length and r.transitions[0].end >= 30
+
+
+def test_inset_popping_up_inside_a_shot_is_not_a_boundary():
+    # A callout box growing in one corner of a held picture covers a fifth of the frame: the shot goes on
+    # (it grows like a wipe -- the area it replaces is what tells them apart).
+    a = shot(22, 80, pan=0.0, step=0)
+    b = [np.ascontiguousarray(f[::-1, ::-1]) for f in shot(22, 80, pan=0.0, step=0)]
+    box_h, box_w = int(0.45 * H), int(0.45 * W)
+    masks = []
+    for i in range(12):
+        mask = np.zeros((H, W), bool)
+        mask[4 : 4 + box_h * (i + 1) // 12, 6 : 6 + box_w * (i + 1) // 12] = True
+        masks.append(mask)
+    r = AnimeShotDetector(predictor=_any_windows).detect(_thumbs(_reveal(a, b, 30, masks)))
+    assert r.boundary_frames() == []

@@ -76,11 +76,6 @@ def test_content_detector_baseline(reports):
     assert total.recall < reports[AdaptiveSceneDetector.name].total.recall
 
 
-def test_detector_is_faster_than_decoding(reports):
-    for report in reports.values():
-        assert report.frames_per_second > report.decode_frames_per_second, _summary(report)
-
-
 @pytest.mark.slow
 def test_pyscenedetect_own_pipeline_reproduces_the_reference_exactly(shared_footage):
     """Checks the scorer, not the backend: PySceneDetect decoding and downscaling for itself (its default
