@@ -353,7 +353,13 @@ def schema(
 
 
 #: Modules that add their commands to ``app`` / ``eval_app`` when imported (each imports ``app`` from here).
-COMMAND_MODULES: tuple[str, ...] = ("jobs.curate_cmd", "jobs.audit_cmd", "jobs.probes_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "jobs.curate_cmd",
+    "jobs.caption_cmd",
+    "jobs.caption_eval_cmd",
+    "jobs.probes_cmd",
+    "jobs.audit_cmd",
+)
 
 
 def _load_command_modules() -> None:

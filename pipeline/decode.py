@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -50,6 +50,9 @@ class DecodedFrame:
     time_base: Fraction
     image: np.ndarray  # HxWx3 uint8 RGB, or HxW uint8 when decoded as gray
     digest: bytes | None = None  # 8-byte content hash of the full-resolution decoded picture, when asked for
+    #: The decoded PyAV frame itself (only with ``iter_frames(keep_source=True)``), for a second conversion of
+    #: chosen frames (e.g. a larger luma copy) without a second decode; each one holds a full-resolution picture.
+    source: av.VideoFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def seconds(self) -> Fraction:
@@ -140,9 +143,11 @@ def iter_frames(
     gray: bool = False,
     threads: bool = True,
     digest: bool = False,
+    keep_source: bool = False,
 ) -> Iterator[DecodedFrame]:
     """Decode frames in presentation order; ``size`` = (width, height) rescales inside libswscale;
-    ``digest`` adds :func:`picture_digest` of each full-resolution frame."""
+    ``digest`` adds :func:`picture_digest` of each full-resolution frame; ``keep_source`` attaches the decoded
+    PyAV frame (``DecodedFrame.source``)."""
     with open_container(path) as container:
         stream = first_video_stream(container, path)
         if threads:
@@ -158,7 +163,14 @@ def iter_frames(
             for index, frame in enumerate(container.decode(stream)):
                 pts = frame.pts if frame.pts is not None else index
                 image = frame.to_ndarray(format=fmt, width=width, height=height)
-                yield DecodedFrame(index, pts, tb, image, picture_digest(frame) if digest else None)
+                yield DecodedFrame(
+                    index,
+                    pts,
+                    tb,
+                    image,
+                    picture_digest(frame) if digest else None,
+                    frame if keep_source else None,
+                )
         except av.error.FFmpegError as exc:
             raise VideoError(path, "decode_error", f"decoding failed ({exc})") from exc
 

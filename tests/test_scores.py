@@ -16,13 +16,14 @@ from pipeline.footage_labels import load_label
 from pipeline.frames import TINY_SIZE, AnalysisFrames, decode_analysis_frames
 from pipeline.records import arrow_schema, from_table, to_table
 from pipeline.scores import ScoreContext, ShotScores, register, score_shot, scorer_names
-from pipeline.scores.layout import find_layout
+from pipeline.scores.layout import find_layout, video_layout
 from pipeline.scores.motion import analyse_pairs
 from pipeline.scores.quality import grid_blockiness
 from pipeline.scores.registry import SCORERS
-from pipeline.scores.text import static_overlay
+from pipeline.scores.text import STILLS, mark_kind, persistent_marks, static_overlay, still_picture
 from pipeline.scores.timing import classify_cadence, drawing_runs
 from pipeline.synthetic import SynthConfig, generate_footage
+from pipeline.synthetic.effects import draw_subtitle
 
 CFG = SynthConfig(seconds=8.0, min_shot_seconds=1.0, max_shot_seconds=2.5, opening_seconds=2.0)
 SEED = 11
@@ -382,6 +383,101 @@ def test_static_overlay_in_a_corner():
     row = score_shot(make_frames(frames), 0, 39, ScoreContext())
     assert row.text_kind == "watermark" and row.text_position == "corner" and row.overlay_area > 0
     assert rng is not None
+
+
+def test_synthetic_watermark_found_in_its_corner_from_the_stills(synth):
+    """The synthetic channel bug (60 % opaque, ~2.5 thumb px tall) is found from the decode's 512 px stills,
+    on every shot of its video and in no other video."""
+    seen = 0
+    for v, _, label, _ in synth:
+        frames = decode_analysis_frames(v.path, stills=STILLS)
+        ctx = ScoreContext(video_id=v.name.ljust(64, "0"), source_path=str(v.path))
+        rows = [score_shot(frames, s.start, s.end, ctx) for s in label.shots]
+        if any(s.text_overlay == "watermark" for s in label.shots):
+            seen += 1
+            picture = still_picture(frames.stills, video_layout(frames))
+            (mark,) = persistent_marks(picture)
+            h, w = picture.shape[1:]
+            assert mark.x > 0.7 * w and mark.y + mark.h < 0.2 * h  # top-right, where the generator draws it
+            for row in rows:
+                assert row.text_kind == "watermark" and row.text_position == "corner"
+                assert 0 < row.overlay_area < 0.05
+        else:
+            assert not any(r.text_kind == "watermark" for r in rows), v.name
+    assert seen == 1
+
+
+def test_persistent_marks_tell_a_corner_bug_from_a_bottom_caption():
+    """Stills of a changing picture with a small corner bug and a caption line that stay over the whole video:
+    the bug is a watermark, the caption a subtitle of every shot, both found from the stills only."""
+    big = []
+    shading = np.linspace(0, 70, 288, dtype=np.float32)[:, None, None]  # a shaded, not plain, background
+    for i in range(48):
+        img = np.clip(cel_picture(300 + i // 3, 512, 288) + shading, 0, 255).astype(np.uint8)
+        cv2.putText(img, "TV", (455, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (245, 245, 245), 2, cv2.LINE_AA)
+        draw_subtitle(img, "A caption that never goes")
+        big.append(img)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    stills = np.stack([(b.astype(np.float32) @ luma).astype(np.uint8) for b in big[::3]])
+    kinds = sorted((mark_kind(b, 288, 512), b.y < 60) for b in persistent_marks(stills))
+    assert kinds == [("subtitle", False), ("watermark", True)]
+    frames = make_frames([cv2.resize(b, (128, 72), interpolation=cv2.INTER_AREA) for b in big])
+    frames.stills, frames.still_index = stills, np.arange(0, 48, 3)
+    row = score_shot(frames, 10, 30, ScoreContext())
+    assert row.text_kind == "subtitle" and row.text_position == "bottom" and row.overlay_area > 0
+
+
+def test_subtitle_shown_for_part_of_an_animated_shot():
+    """A subtitle on screen for 60 % of a panning shot (then gone) is a bottom subtitle; the same shot without
+    it has no text."""
+    with_sub, without = [], []
+    for i in range(40):
+        big = cv2.resize(cel_picture(7, 200, 90), (800, 360), interpolation=cv2.INTER_NEAREST)
+        big = np.ascontiguousarray(np.roll(big, 6 * i, axis=1))  # a steady pan
+        without.append(cv2.resize(big, (128, 58), interpolation=cv2.INTER_AREA))
+        if i < 24:
+            draw_subtitle(big, "Where are you going?")
+        with_sub.append(cv2.resize(big, (128, 58), interpolation=cv2.INTER_AREA))
+    row = score_shot(make_frames(with_sub), 0, 39, ScoreContext())
+    assert row.text_kind == "subtitle" and row.text_position == "bottom"
+    assert 0.005 < row.text_area < 0.1 and 0.4 <= row.text_share <= 0.8
+    row = score_shot(make_frames(without), 0, 39, ScoreContext())
+    assert row.text_kind == "none"
+
+
+def test_subtitle_touching_the_line_art_of_a_held_drawing():
+    """On a held drawing everything persists, and a subtitle whose glyphs touch the drawing's outlines is one
+    connected blob with it; it is still found (as rows of dense glyphs) and placed at the bottom."""
+    rng = np.random.default_rng(3)
+    big = cv2.resize(cel_picture(21, 200, 112), (640, 360), interpolation=cv2.INTER_NEAREST)
+    cv2.rectangle(big, (150, 120), (500, 352), (200, 150, 120), -1)  # a character down to the picture edge
+    cv2.rectangle(big, (150, 120), (500, 352), (15, 15, 15), 4)
+    draw_subtitle(big, "Visitors are real, you know.")
+    frames = []
+    for i in range(36):
+        noisy = np.clip(big.astype(np.int16) + rng.integers(-3, 4, big.shape), 0, 255).astype(np.uint8)
+        if i % 6 < 3:  # a mouth flap: the only animation
+            cv2.ellipse(noisy, (325, 200), (20, 8 + 4 * (i % 3)), 0, 0, 360, (40, 20, 20), -1)
+        small = cv2.resize(noisy, (128, 72), interpolation=cv2.INTER_AREA)
+        frames.append(small)
+    row = score_shot(make_frames(frames), 0, 35, ScoreContext())
+    assert row.text_kind == "subtitle" and row.text_position == "bottom" and 0.01 < row.text_area < 0.15
+
+
+def test_credit_block_and_title_card_on_black():
+    """A credit block (two columns of small lines) on black is credits even when the thumbs merge its lines
+    into one block; one line of large text on black is a title card."""
+    credits = np.zeros((360, 640, 3), np.uint8)
+    for k, y in enumerate(range(60, 320, 22)):
+        cv2.putText(credits, f"Role {k}", (90, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (230,) * 3, 1)
+        cv2.putText(credits, f"Some Person {k}", (380, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (230,) * 3, 1)
+    title = np.zeros((360, 640, 3), np.uint8)
+    cv2.putText(title, "COMING SOON", (150, 200), cv2.FONT_HERSHEY_TRIPLEX, 1.6, (240,) * 3, 2)
+    scene = [cel_picture(40 + i, 128, 72) for i in range(24)]  # the rest of the video: a full-frame picture
+    for big, kind in ((credits, "credits"), (title, "title_card")):
+        small = cv2.resize(big, (128, 72), interpolation=cv2.INTER_AREA)
+        row = score_shot(make_frames(scene + [small] * 24), 24, 47, ScoreContext())
+        assert row.text_kind == kind and row.text_position == "center", kind
 
 
 # --- aesthetic -----------------------------------------------------------------------------------------------

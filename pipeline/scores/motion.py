@@ -12,7 +12,8 @@ consecutive pair at a time, cheapest test first:
    (< ``min_shift`` px) the pair is a drawing change with a still camera (the raw test decides alone, at full
    sensitivity);
 4. the previous frame is warped onto the current one by that translation, refined when needed by an ECC
-   affine fit (zoom, rotation), and differenced with a +-0.5 px tolerance envelope (interpolation and sub-pixel
+   affine fit (zoom, rotation; not tried when no translation was found and the change covers under
+   ``ECC_MIN_AREA`` of the picture, i.e. a local drawing change), and differenced with a +-0.5 px tolerance envelope (interpolation and sub-pixel
    misregistration on sharp cel outlines are not change). A pixel counts as changed only when it changed
    *both* with and without compensation, so a character cel held still over a panning background (or a static
    logo over a pan) is not a change either. Below the noise floor the pair is a hold with a moving camera.
@@ -53,11 +54,15 @@ MOVING_FLOOR_FACTOR = 1.3
 CAMERA_GAIN = 0.7
 #: ECC refinement is tried only while the translation-compensated change is below this multiple of the floor.
 ECC_MAX = 10.0
+#: With a still translation, ECC is tried only when at least this share of the blocks changed: a zoom or a
+#: rotation moves edges all over the picture, a new drawing changes a part of it.
+ECC_MIN_AREA = 0.03
 #: Smallest global displacement (thumb px, anywhere in the picture) that counts as a camera move.
 MIN_SHIFT = 0.12
 #: Pixels ignored at the picture border after warping.
 MARGIN = 2
-_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+#: 10 ECC iterations: the same verdicts as 30 on the real and synthetic corpora, ~1.5x faster on zoom shots.
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 1e-4)
 _HANNING: dict[tuple[int, int], np.ndarray] = {}
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
 
@@ -75,8 +80,16 @@ def block_change(diff: np.ndarray, block: int = BLOCK) -> float:
     hb, wb = h // block, w // block
     if hb == 0 or wb == 0:
         return float(diff.mean()) if diff.size else 0.0
-    blocks = diff[: hb * block, : wb * block].reshape(hb, block, wb, block).mean(axis=(1, 3))
-    return float(blocks.max())
+    return float(_block_means(diff, block).max())
+
+
+def _block_means(diff: np.ndarray, block: int = BLOCK) -> np.ndarray:
+    """``block`` x ``block`` means of ``diff`` (cropped to whole blocks). Area resampling by an integer factor
+    is exactly the block mean, several times faster than a numpy reshape-mean."""
+    h, w = diff.shape
+    hb, wb = h // block, w // block
+    crop = np.ascontiguousarray(diff[: hb * block, : wb * block], dtype=np.float32)
+    return cv2.resize(crop, (wb, hb), interpolation=cv2.INTER_AREA)
 
 
 @dataclass
@@ -100,16 +113,45 @@ class PairMotion:
         return int(self.raw.shape[0])
 
 
+_GRIDS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _coarse_grid(h: int, w: int) -> np.ndarray:
+    """(3, k) homogeneous points of an 8 px grid over an h x w picture (cached per size)."""
+    pts = _GRIDS.get((h, w))
+    if pts is None:
+        ys, xs = np.mgrid[0:h:8, 0:w:8]
+        pts = _GRIDS[(h, w)] = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=0).astype(np.float64)
+    return pts
+
+
 def _mean_displacement(warp: np.ndarray, h: int, w: int) -> float:
     """Mean displacement (px) of the inverse map over a coarse grid of the picture."""
-    ys, xs = np.mgrid[0:h:8, 0:w:8]
-    pts = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=0).astype(np.float64)
+    pts = _coarse_grid(h, w)
     src = warp.astype(np.float64) @ pts
     return float(np.hypot(src[0] - pts[0], src[1] - pts[1]).mean())
 
 
+def _shift_envelope(img: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_envelope` of the identity warp without resampling: a +-``half`` px shift with linear
+    interpolation and replicated borders blends each pixel with its neighbour."""
+    neighbours = (
+        np.concatenate([img[:, :1], img[:, :-1]], axis=1),
+        np.concatenate([img[:, 1:], img[:, -1:]], axis=1),
+        np.concatenate([img[:1], img[:-1]], axis=0),
+        np.concatenate([img[1:], img[-1:]], axis=0),
+    )
+    lo = hi = img
+    for nb in neighbours:
+        shifted = (1.0 - half) * img + half * nb
+        lo, hi = np.minimum(lo, shifted), np.maximum(hi, shifted)
+    return img, lo, hi
+
+
 def _envelope(img: np.ndarray, warp: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``img`` warped by ``warp`` (inverse map), and the min / max over extra +-``half`` px shifts."""
+    if warp is _IDENTITY:
+        return _shift_envelope(img, half)
     h, w = img.shape
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     base = lo = hi = None
@@ -150,9 +192,7 @@ def _normalise(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
 
 
 def _blocks(diff: np.ndarray) -> np.ndarray:
-    h, w = diff.shape
-    hb, wb = h // BLOCK, w // BLOCK
-    return diff[: hb * BLOCK, : wb * BLOCK].reshape(hb, BLOCK, wb, BLOCK).mean(axis=(1, 3))
+    return _block_means(diff, BLOCK)
 
 
 def compare_frames(
@@ -176,7 +216,9 @@ def compare_frames(
     if abs(dx) >= min_shift or abs(dy) >= min_shift:
         comp = np.minimum(raw_diff, _tolerant_diff(cur, prev, warp))
     residual = block_change(comp[inner])
-    if noise_floor <= residual < ECC_MAX * noise_floor:
+    if noise_floor <= residual < ECC_MAX * noise_floor and (
+        comp is not raw_diff or float((_block_means(raw_diff[inner]) >= noise_floor).mean()) >= ECC_MIN_AREA
+    ):
         # translation does not explain the pair, but nearly: refine with an affine ECC fit (zoom, rotation).
         # Far above the floor a new drawing is certain and the costly fit would not change the verdict.
         try:

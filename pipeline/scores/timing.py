@@ -3,7 +3,8 @@
 Anime is mostly *limited* animation: a drawing is held for 2 or 3 frames (twos, threes), often for whole
 seconds, while the camera may still pan or zoom over it. A held frame is therefore judged *after* the camera
 move is compensated (:mod:`pipeline.scores.motion`): frame ``i`` is a new drawing when its motion-compensated
-block change against frame ``i - 1`` is above the noise floor.
+block change against frame ``i - 1`` is above the noise floor -- under a moving camera, above a floor adapted
+to the shot when its residuals split into held frames and new drawings (:func:`drawing_changes`).
 
 From the drawing starts the shot splits into *runs* (how long each drawing stays on screen):
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.scores.motion import NOISE_FLOOR, PairMotion
 from pipeline.scores.registry import ShotView, register
 
 #: Fewest frames for which a cadence is reported (shorter shots with changes are 'unknown').
@@ -41,6 +43,38 @@ SLIDE_AREA = 0.5
 SLIDE_HOLD_S = 0.75
 
 
+#: Residual split under a moving camera: the largest ratio between consecutive sorted residuals that counts as a
+#: gap between held frames and new drawings, and the smallest share of the moving pairs on each side of it.
+SPLIT_RATIO = 1.8
+SPLIT_SHARE = 0.2
+#: Fewest moving pairs above the noise floor for the split to be looked for.
+SPLIT_MIN_PAIRS = 6
+
+
+def drawing_changes(pm: PairMotion, noise_floor: float = NOISE_FLOOR) -> np.ndarray:
+    """``pm.changed`` with a floor adapted to the shot under a moving camera.
+
+    Compensating a camera move leaves a residual on held frames (resampled texture, speed lines or a cel
+    outline fixed in the view over a moving background) that can pass the fixed noise floor, while a new
+    drawing under the same move leaves a much larger one. When the residuals of the moving pairs above the
+    floor fall into two groups separated by a clear gap (consecutive sorted values at least ``SPLIT_RATIO``
+    apart, each group at least ``SPLIT_SHARE`` of them), the floor of the moving pairs is raised into the gap
+    (geometric mean of its ends). Pairs with a still camera keep the fixed floor, so small drawing changes (a
+    mouth flap) are never lost to a big one elsewhere in the shot."""
+    changed = pm.changed.copy()
+    moving = pm.moved & ~pm.flash
+    above = np.sort(pm.residual[moving & (pm.residual >= noise_floor)])
+    if len(above) < SPLIT_MIN_PAIRS:
+        return changed
+    ratios = above[1:] / np.maximum(above[:-1], 1e-6)
+    k = int(np.argmax(ratios))
+    if ratios[k] < SPLIT_RATIO or min(k + 1, len(above) - k - 1) < SPLIT_SHARE * len(above):
+        return changed
+    floor = float(np.sqrt(above[k] * above[k + 1]))
+    changed[moving & (pm.residual < floor)] = False
+    return changed
+
+
 def hold_min_frames(fps: float) -> int:
     return max(6, round(0.3 * (fps or 24.0)))
 
@@ -50,6 +84,30 @@ def drawing_runs(changed: np.ndarray) -> np.ndarray:
     n = len(changed) + 1
     starts = np.concatenate([[0], np.flatnonzero(changed) + 1, [n]])
     return np.diff(starts)
+
+
+def consistent_frames(animated: np.ndarray, step: int) -> int:
+    """Frames of the animated runs that are consistent with a cadence of ``step`` frames per drawing.
+
+    A drawing held for a multiple of the cadence (or a missed change) is consistent with it: 4 and 6 on twos,
+    6 on threes; on ones only single frames count. A change detected one frame early or late (a drawing that
+    differs only slightly from the previous one, or encoder noise) splits two drawings unevenly -- 2 + 4 or
+    4 + 2 on threes --, so two adjacent runs of at least 2 frames whose sum is a multiple of the cadence are
+    consistent too (a single frame is a drawing on ones, not a misplaced change)."""
+    if step == 1:
+        return int(animated[animated == 1].sum())
+    total, k, n = 0, 0, len(animated)
+    while k < n:
+        run = int(animated[k])
+        if run % step == 0:
+            total += run
+            k += 1
+        elif k + 1 < n and min(run, int(animated[k + 1])) >= 2 and (run + int(animated[k + 1])) % step == 0:
+            total += run + int(animated[k + 1])
+            k += 2
+        else:
+            k += 1
+    return total
 
 
 def classify_cadence(runs: np.ndarray, fps: float) -> tuple[str, float | None]:
@@ -71,11 +129,8 @@ def classify_cadence(runs: np.ndarray, fps: float) -> tuple[str, float | None]:
     anim_frames = int(animated.sum())
     exact = {c: int(animated[animated == k].sum()) for k, c in ((1, "ones"), (2, "twos"), (3, "threes"))}
     best = max(exact, key=lambda c: exact[c])
-    # a drawing held for twice the cadence (or a missed change) is consistent with it: 4 and 6 on twos, 6 on
-    # threes; on ones only single frames count
     step = {"ones": 1, "twos": 2, "threes": 3}[best]
-    consistent = animated == step if step == 1 else animated % step == 0
-    share = round(int(animated[consistent].sum()) / anim_frames, 4)
+    share = round(consistent_frames(animated, step) / anim_frames, 4)
     if hold_frames >= MIXED_HOLD * n or share < DOMINANT:
         return "mixed", share
     return best, share
@@ -97,7 +152,7 @@ def score_timing(view: ShotView) -> dict:
     pm = view.pairs
     if len(pm) == 0:
         return {"cadence": "unknown", "still_image": False, "slideshow": False}
-    changed = pm.changed
+    changed = drawing_changes(pm, view.ctx.noise_floor if view.ctx.noise_floor is not None else NOISE_FLOOR)
     runs = drawing_runs(changed)
     cadence, share = classify_cadence(runs, view.fps)
     still = ~changed & ~pm.moved

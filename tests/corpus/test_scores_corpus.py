@@ -2,7 +2,8 @@
 
 Measured here and printed with ``-s``: timing accuracy (labelled cadence vs ``cadence``; 'unknown' labels
 skipped), layout accuracy, burnt-in text detection precision / recall (any text vs none; watermark and logo
-count as one kind), and scoring vs decode speed. The asserted floors sit a little under the measured values
+count as one kind; the decode keeps the text scorer's stills, as ``anicurate scores`` does), and scoring vs
+decode speed. The asserted floors sit a little under the measured values
 so a regression fails while label noise does not.
 """
 
@@ -20,6 +21,7 @@ from pipeline.frames import decode_analysis_frames
 from pipeline.scores import ScoreContext, score_shot
 from pipeline.scores.layout import find_layout
 from pipeline.scores.motion import analyse_pairs
+from pipeline.scores.text import STILLS
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 ANIME_STYLES = ("jp_cel_tv", "jp_cel_film", "western_2d")
@@ -37,7 +39,7 @@ def corpus(shared_footage):
             continue
         label = load_label(path)
         t0 = time.perf_counter()
-        frames = decode_analysis_frames(video)
+        frames = decode_analysis_frames(video, stills=STILLS)  # as `anicurate scores` decodes
         t1 = time.perf_counter()
         ctx = ScoreContext(video_id=video.stem.ljust(64, "0"), source_path=str(video))
         rows = [score_shot(frames, s.start, s.end, ctx) for s in label.shots]
@@ -124,4 +126,6 @@ def test_text_overlay_detection(corpus):
         f"text overlay: precision {precision:.2f} recall {recall:.2f} ({tp} tp, {fp} fp, {fn} fn); "
         f"kind accuracy {kind_ok / total:.2f} over {total} shots"
     )
-    assert precision >= 0.6 and recall >= 0.45
+    # measured 0.89 / 0.94 (16 tp, 2 fp, 1 fn), kind accuracy 0.96: the floors allow one more false alarm
+    # or one more miss
+    assert precision >= 0.8 and recall >= 0.85 and kind_ok / total >= 0.93

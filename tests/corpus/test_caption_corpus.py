@@ -1,0 +1,73 @@
+"""The camera and timing experts against the labels of the real development clips (../shared/footage).
+
+Measured here and printed with ``-s``: camera.movement accuracy over the shots labelled with one movement
+(complex / tracking / unknown skipped) and motion.timing accuracy, each over the shots the expert answered and
+over all labelled shots (an abstention counts as wrong), with the coverage (speed: bench/bench_caption.py).
+The asserted floors sit a little under the measured values so a regression fails while label
+noise does not. Decoded analysis frames are cached in the temp folder (never in the repository: the clips are
+copyrighted), keyed by file size and modification time.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from annotator.camera import CameraExpert
+from annotator.evaluate import CaptionEvalReport, ExpertsAnnotator, evaluate_caption
+from annotator.timing import TimingExpert
+from pipeline.frames import AnalysisFrames, decode_analysis_frames
+
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]
+CACHE = Path(tempfile.gettempdir()) / "anicurate-test-caption-frames"
+
+
+def cached_decode(video: Path) -> AnalysisFrames:
+    st = video.stat()
+    path = CACHE / f"{video.stem}-{st.st_size}-{st.st_mtime_ns}.pkl"
+    if path.exists():
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    frames = decode_analysis_frames(video)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    with tmp.open("wb") as fh:
+        pickle.dump(frames, fh)
+    tmp.rename(path)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def report(shared_footage) -> CaptionEvalReport:
+    annotate = ExpertsAnnotator([CameraExpert(), TimingExpert()])
+    return evaluate_caption(
+        shared_footage, annotate=annotate, annotator_name="camera+timing", load_frames=cached_decode
+    )
+
+
+def test_camera_movement_accuracy(report):
+    f = report.fields["camera.movement"]
+    print(
+        f"\ncamera.movement: accuracy {f.accuracy:.3f} over {f.answered} answered, coverage {f.coverage:.3f}, "
+        f"{f.accuracy_all:.3f} over all {f.labelled} single-movement shots; confusion {f.confusion}"
+    )
+    assert f.labelled >= 50
+    assert f.accuracy >= 0.85 and f.coverage >= 0.7 and f.accuracy_all >= 0.65
+    # the two most common truths are read well
+    assert f.confusion["static"].get("static", 0) >= 25
+
+
+def test_timing_accuracy(report):
+    f = report.fields["motion.timing"]
+    majority = max(Counter({t: sum(row.values()) for t, row in f.confusion.items()}).values()) / f.labelled
+    print(
+        f"\nmotion.timing: accuracy {f.accuracy:.3f} over {f.answered} answered, coverage {f.coverage:.3f}, "
+        f"{f.accuracy_all:.3f} over all {f.labelled}; majority answer {majority:.3f}; confusion {f.confusion}"
+    )
+    assert f.accuracy >= 0.7 and f.coverage >= 0.85 and f.accuracy_all >= 0.63
+    assert f.accuracy_all > 2 * majority
+    assert f.confusion["threes"].get("threes", 0) >= 10

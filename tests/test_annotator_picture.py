@@ -1,0 +1,350 @@
+"""The picture experts (vfx, style, framing, text) on hand-made frames and on synthetic footage with exact
+labels: every flash kind, inversions, two-tone impact frames, a darkened hit frame, letterbox bars,
+subtitles, flat cel fills vs rendered shading."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from annotator.base import ShotInput
+from annotator.framing import FACE_SHOT_SIZES, FramingExpert, shot_size_from_face
+from annotator.style import (
+    CEL_MAX,
+    CEL_MIN,
+    VIDEO_CEL_MIN,
+    VIDEO_CONFIDENCE,
+    StyleExpert,
+    flat_share,
+    interior_flat_share,
+    style_stats,
+)
+from annotator.text import KIND_VALUES, TextExpert
+from annotator.vfx import VfxExpert, find_video_flashes
+from pipeline.frames import TINY_SIZE, AnalysisFrames, decode_analysis_frames
+from pipeline.scores.registry import ScoreContext
+from pipeline.scores.text import STILLS
+from pipeline.synthetic import SynthConfig, generate_footage
+from pipeline.synthetic.effects import draw_subtitle, impact
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+# --------------------------------------------------------------------------------------------- frames
+
+
+def cel_frame(t: int, w: int = 128, h: int = 72, shapes: int = 200, seed: int = 3) -> np.ndarray:
+    """A cel-like picture: flat fills with dark outlines, a character moving on twos."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = (120, 170, 230)
+    img[h * 2 // 3 :] = (90, 140, 70)
+    for _ in range(shapes):
+        x, y = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 8))
+        sw, sh = int(rng.integers(4, 16)), int(rng.integers(4, 14))
+        colour = tuple(int(c) for c in rng.integers(60, 250, 3))
+        cv2.rectangle(img, (x, y), (x + sw, y + sh), colour, -1)
+        cv2.rectangle(img, (x, y), (x + sw, y + sh), (20, 20, 30), 1)
+    x = 30 + 4 * (t // 2)
+    cv2.circle(img, (x, 40), 12, (240, 200, 170), -1)
+    cv2.circle(img, (x, 40), 12, (20, 20, 30), 1)
+    return img
+
+
+def rendered_frame(t: int, w: int = 128, h: int = 72, seed: int = 3) -> np.ndarray:
+    """A 3D-render-like picture: two lit, shaded spheres over a gradient sky, with fine surface texture."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = 80 + 120 * (yy / h)[..., None] * np.array([0.6, 0.8, 1.0], np.float32)
+    for cx, cy, r, colour in (
+        (0.45 * w + t, 0.5 * h, 0.4 * h, (220, 150, 110)),
+        (0.8 * w, 0.6 * h, 0.3 * h, (120, 160, 210)),
+    ):
+        d = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
+        nz = np.sqrt(np.clip(1 - (d / r) ** 2, 0, 1))
+        light = 0.25 + 0.75 * np.clip((-(xx - cx) * 0.5 - (yy - cy) * 0.5) / r * 0.7 + nz * 0.7, 0, 1)
+        img = np.where((d < r)[..., None], light[..., None] * np.array(colour, np.float32), img)
+    texture = cv2.GaussianBlur(rng.normal(0, 6, (h, w)).astype(np.float32), (0, 0), 1.5)
+    return np.clip(img + texture[..., None], 0, 255).astype(np.uint8)
+
+
+def with_stills(frames: AnalysisFrames, make: object, count: int = 8) -> AnalysisFrames:
+    """``frames`` plus ``count`` 512x288 luma stills drawn by ``make(t, w, h)`` (as a decode with stills)."""
+    index = np.linspace(0, len(frames) - 1, count).round().astype(np.int64)
+    stills = np.stack([(make(int(t), 512, 288).astype(np.float32) @ _LUMA).astype(np.uint8) for t in index])
+    frames.stills, frames.still_index = stills, index
+    return frames
+
+
+def analysis_frames(images: list[np.ndarray]) -> AnalysisFrames:
+    """Shared analysis frames built straight from thumbs (no encode)."""
+    thumb = np.stack(images)
+    tiny = np.stack([cv2.resize(t, TINY_SIZE, interpolation=cv2.INTER_AREA) for t in thumb])
+    pts = np.arange(len(thumb), dtype=np.int64) * 1001
+    size = (thumb.shape[2] * 5, thumb.shape[1] * 5)
+    return AnalysisFrames("synthetic.mp4", Fraction(24000, 1001), Fraction(1, 24000), size, pts, thumb, tiny)
+
+
+def shot(frames: AnalysisFrames, start: int = 0, end: int | None = None) -> ShotInput:
+    return ShotInput(frames, start, len(frames) - 1 if end is None else end, ScoreContext())
+
+
+#: Frames of the flash clip: white flash 10-11, inversion 20, two-tone impact 30, darkened hit frame 40.
+FLASH_TRUTH = {"white": (10, 11), "inversion": (20, 20), "two_tone": (30, 30), "dark": (40, 40)}
+
+
+@pytest.fixture(scope="module")
+def flash_clip() -> AnalysisFrames:
+    images = [cel_frame(t) for t in range(60)]
+    for t in range(10, 12):
+        images[t] = np.full_like(images[t], 255)
+    images[20] = 255 - images[20]
+    images[30] = impact(images[30], negative=True)
+    images[40] = (images[40].astype(np.float32) * 0.55).astype(np.uint8)
+    return analysis_frames(images)
+
+
+# ----------------------------------------------------------------------------------------------- vfx
+
+
+def test_vfx_finds_every_flash_kind_with_its_effect(flash_clip: AnalysisFrames) -> None:
+    found = find_video_flashes(flash_clip)
+    spans = {(e.span.start, e.span.end): e for e in found.events}
+    assert set(spans) == set(FLASH_TRUTH.values())
+    assert spans[FLASH_TRUTH["white"]].effects == ("flash",)
+    assert spans[FLASH_TRUTH["inversion"]].effects == ("impact_frame", "colour_inversion")
+    assert spans[FLASH_TRUTH["two_tone"]].effects == ("impact_frame",)
+    dark = spans[FLASH_TRUTH["dark"]]
+    assert dark.effects == ("impact_frame",) and dark.evidence == "luma"
+    assert dark.confidence < spans[FLASH_TRUTH["two_tone"]].confidence
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (0, 15, {"flash"}),
+        (16, 25, {"impact_frame", "colour_inversion"}),
+        (26, 35, {"impact_frame"}),
+        (36, 45, {"impact_frame"}),
+    ],
+)
+def test_vfx_votes_per_shot(flash_clip: AnalysisFrames, start: int, end: int, expected: set[str]) -> None:
+    ctx = ScoreContext()
+    out = VfxExpert().annotate(ShotInput(flash_clip, start, end, ctx))
+    assert {v for vote in out.votes for v in vote.values} == expected
+    assert all(vote.field == "vfx.effects" and 0.5 <= vote.confidence <= 1.0 for vote in out.votes)
+    assert not out.abstentions
+
+
+def test_vfx_abstains_without_a_flash_and_ignores_animation(flash_clip: AnalysisFrames) -> None:
+    out = VfxExpert().annotate(shot(flash_clip, 46, 59))
+    assert not out.votes
+    assert [a.field for a in out.abstentions] == ["vfx.effects"]
+    assert "not judged" in out.abstentions[0].reason
+    plain = analysis_frames([cel_frame(t) for t in range(40)])
+    assert not find_video_flashes(plain).events
+
+
+def test_vfx_computes_the_video_once_per_context(flash_clip: AnalysisFrames) -> None:
+    ctx = ScoreContext()
+    expert = VfxExpert()
+    expert.annotate(ShotInput(flash_clip, 0, 15, ctx))
+    cached = ctx.video_cached(flash_clip, "vfx.flashes", lambda: pytest.fail("recomputed"))
+    assert len(cached.events) == 4
+
+
+# --------------------------------------------------------------------------------------------- style
+
+
+def test_flat_share_separates_cel_fills_from_rendered_shading() -> None:
+    cel = flat_share(cel_frame(0).astype(np.float32) @ _LUMA)
+    rendered = flat_share(rendered_frame(0).astype(np.float32) @ _LUMA)
+    assert cel is not None and rendered is not None
+    assert CEL_MIN <= cel <= CEL_MAX
+    assert rendered < CEL_MIN
+    dark = np.full((72, 128), 12.0, np.float32)
+    assert flat_share(dark) is None  # crushed black: no style to read
+
+
+def test_style_votes_cel_and_abstains_on_rendered_and_plain() -> None:
+    expert = StyleExpert()
+    out = expert.annotate(shot(analysis_frames([cel_frame(t) for t in range(24)])))
+    assert [(v.field, v.values) for v in out.votes] == [("style.medium", ("2d_cel",))]
+    assert "flat_share" in out.votes[0].evidence
+    out = expert.annotate(shot(analysis_frames([rendered_frame(t) for t in range(24)])))
+    assert not out.votes and "3DCG" in out.abstentions[0].reason and "no stills" in out.abstentions[0].reason
+    out = expert.annotate(shot(analysis_frames([cel_frame(0, shapes=5)] * 12)))
+    assert not out.votes and "flat share" in out.abstentions[0].reason  # nearly all flat: not sure it is cel
+    out = expert.annotate(shot(analysis_frames([np.full((72, 128, 3), 128, np.uint8)] * 12)))
+    assert not out.votes and "plain" in out.abstentions[0].reason
+
+
+def test_style_reads_the_fills_of_the_video_stills() -> None:
+    cel_still = interior_flat_share((cel_frame(0, 512, 288).astype(np.float32) @ _LUMA).astype(np.uint8))
+    rendered_still = interior_flat_share(
+        (rendered_frame(0, 512, 288).astype(np.float32) @ _LUMA).astype(np.uint8)
+    )
+    assert cel_still is not None and rendered_still is not None
+    assert rendered_still < VIDEO_CEL_MIN < cel_still
+    expert = StyleExpert()
+
+    # thumbs too detailed for a shot-level vote (flat share < CEL_MIN), but the stills resolve the fills
+    def detailed(t: int, w: int = 512, h: int = 288) -> np.ndarray:
+        return cel_frame(t, w, h, shapes=800)
+
+    thumbs = [cv2.resize(detailed(t), (128, 72), interpolation=cv2.INTER_AREA) for t in range(24)]
+    busy = analysis_frames(thumbs)
+    assert style_stats(shot(busy)).flat_share < CEL_MIN
+    out = expert.annotate(shot(with_stills(busy, detailed)))
+    assert [(v.values, v.confidence) for v in out.votes] == [(("2d_cel",), VIDEO_CONFIDENCE)]
+    assert out.votes[0].evidence["video_flat_share"] > VIDEO_CEL_MIN
+    rendered = with_stills(analysis_frames([rendered_frame(t) for t in range(24)]), rendered_frame)
+    out = expert.annotate(shot(rendered))
+    assert not out.votes and "video fills flat share" in out.abstentions[0].reason
+
+
+# ------------------------------------------------------------------------------------------- framing
+
+
+def letterboxed(images: list[np.ndarray], bar: int) -> list[np.ndarray]:
+    out = []
+    for img in images:
+        framed = img.copy()
+        framed[:bar] = 0
+        framed[-bar:] = 0
+        out.append(framed)
+    return out
+
+
+def test_framing_layout_and_shot_size_abstention() -> None:
+    expert = FramingExpert()
+    full = expert.annotate(shot(analysis_frames([cel_frame(t) for t in range(12)])))
+    assert [(v.field, v.values[0]) for v in full.votes] == [("camera.layout", "full")]
+    boxed = expert.annotate(shot(analysis_frames(letterboxed([cel_frame(t) for t in range(12)], 9))))
+    assert [(v.field, v.values[0]) for v in boxed.votes] == [("camera.layout", "letterbox")]
+    assert boxed.votes[0].evidence["bar_rows"] == pytest.approx(18 / 72)
+    assert [a.field for a in boxed.abstentions] == ["camera.shot_size"]
+    assert "detector" in boxed.abstentions[0].reason
+
+
+class _BoxDetector:
+    """A test detector returning one face box of a fixed height share."""
+
+    name = "fixed-box"
+
+    def __init__(self, share: float | None) -> None:
+        self.share = share
+
+    def detect(self, image: np.ndarray) -> list[tuple[int, int, int, int, float]]:
+        if self.share is None:
+            return []
+        h = int(round(self.share * image.shape[0]))
+        return [(10, 0, h, h, 0.9)]
+
+
+def test_shot_size_from_a_subject_detector() -> None:
+    frames = analysis_frames([cel_frame(t) for t in range(12)])
+    assert [shot_size_from_face(s) for s in (0.9, 0.5, 0.3, 0.15, 0.05)] == [
+        "extreme_close_up",
+        "close_up",
+        "medium",
+        "full",
+        "wide",
+    ]
+    assert [size for _, size in FACE_SHOT_SIZES][-1] == "wide"
+    out = FramingExpert(detector=_BoxDetector(0.5)).annotate(shot(frames))
+    assert ("camera.shot_size", ("close_up",)) in [(v.field, v.values) for v in out.votes]
+    out = FramingExpert(detector=_BoxDetector(None)).annotate(shot(frames))
+    assert "found a face in 0 of" in next(a.reason for a in out.abstentions if a.field == "camera.shot_size")
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+def test_text_expert_reads_burnt_in_subtitles() -> None:
+    images = []
+    for t in range(24):
+        big = cv2.resize(cel_frame(t, shapes=5), (640, 360), interpolation=cv2.INTER_NEAREST)
+        draw_subtitle(big, "Where are you going?")
+        images.append(cv2.resize(big, (128, 72), interpolation=cv2.INTER_AREA))
+    out = TextExpert().annotate(shot(analysis_frames(images)))
+    assert [(v.field, v.values[0]) for v in out.votes] == [("vfx.text_overlay", "subtitle")]
+    clean = TextExpert().annotate(shot(analysis_frames([cel_frame(t, shapes=5) for t in range(24)])))
+    assert [v.values[0] for v in clean.votes] == ["none"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("subtitle", "subtitle"), ("title_card", "title_card"), ("none", "none"), ("watermark", None)],
+)
+def test_text_expert_reuses_scores(kind: str, value: str | None) -> None:
+    from pipeline.scores.record import ShotScores
+
+    frames = analysis_frames([cel_frame(t) for t in range(4)])
+    scores = ShotScores(
+        "v:0-3", "v", "synthetic.mp4", 0, 3, 0.0, 0.17, text_kind=kind, text_share=0.5, text_area=0.04
+    )
+    out = TextExpert().annotate(ShotInput(frames, 0, 3, ScoreContext(), scores=scores))
+    if value is None:
+        assert not out.votes and "logo" in out.abstentions[0].reason
+    else:
+        assert [(v.values[0], v.confidence) for v in out.votes] == [(value, KIND_VALUES[kind][1])]
+        assert out.votes[0].evidence["text_share"] == 0.5
+
+
+# ------------------------------------------------------------------------ synthetic footage with labels
+
+_EFFECT = {
+    "white_flash": "flash",
+    "colour_flash": "flash",
+    "impact_frame": "impact_frame",
+    "inversion": "impact_frame",
+}
+
+
+@pytest.fixture(scope="module")
+def synth_footage(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[dict, AnalysisFrames]]:
+    out = tmp_path_factory.mktemp("synth_picture")
+    generate_footage(out, videos=3, seed=5, config=SynthConfig(width=432, height=240, seconds=6.0))
+    clips = []
+    for label_path in sorted((out / "labels").glob("*.json")):
+        label = json.loads(label_path.read_text())
+        clips.append((label, decode_analysis_frames(Path(out) / label["clip"], stills=STILLS)))
+    return clips
+
+
+def test_picture_experts_on_synthetic_footage(synth_footage: list[tuple[dict, AnalysisFrames]]) -> None:
+    tp = fp = fn = 0
+    kinds: set[str] = set()
+    layouts = shots = 0
+    style_votes: list[tuple[str, ...]] = []
+    for label, frames in synth_footage:
+        ctx = ScoreContext()
+        vfx, framing, style = VfxExpert(), FramingExpert(), StyleExpert()
+        for s in label["shots"]:
+            inp = ShotInput(frames, s["start"], s["end"], ctx)
+            flashes = [f for f in label["flashes"] if s["start"] <= f["start"] <= s["end"]]
+            kinds |= {f["type"] for f in flashes}
+            truth = {v for v in s["vfx"] if v in ("flash", "impact_frame")} | {
+                _EFFECT[f["type"]] for f in flashes
+            }
+            votes = vfx.annotate(inp).votes
+            pred = {v for vote in votes for v in vote.values if v in ("flash", "impact_frame")}
+            if any(f["type"] == "inversion" for f in flashes):
+                assert "colour_inversion" in {v for vote in votes for v in vote.values}
+            tp, fp, fn = tp + len(pred & truth), fp + len(pred - truth), fn + len(truth - pred)
+            layout = [v.values[0] for v in framing.annotate(inp).votes if v.field == "camera.layout"]
+            assert layout == [label["layout"]], (label["clip"], s)
+            layouts += 1
+            style_votes += [v.values for v in style.annotate(inp).votes]
+            shots += 1
+    assert {"white_flash", "inversion", "impact_frame"} <= kinds  # the footage holds every kind we claim
+    assert tp >= 4 and fp == 0 and fn == 0, (tp, fp, fn)
+    assert layouts >= 10
+    # synthetic footage is cel: every style vote says so, and most shots get one
+    assert set(style_votes) == {("2d_cel",)} and len(style_votes) >= shots / 2, (len(style_votes), shots)
