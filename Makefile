@@ -8,6 +8,7 @@ STAMP := $(VENV)/.anicurate-installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 DATA ?= data/default
 OUT ?= runs/default
+TRAIN_STEPS ?= 60
 VIDEOS ?= 4
 SEED ?= 0
 
@@ -32,7 +33,12 @@ run: setup
 	$(BIN)/anicurate footage summary $(DATA)
 	$(BIN)/anicurate curate $(DATA) --out $(OUT)
 	$(BIN)/anicurate audit $(OUT) --report $(OUT)/report.html
-	@echo "shards: $(OUT)/shards/   manifest: $(OUT)/manifest/   report: $(OUT)/report.html"
+	$(BIN)/anicurate train --shards '$(OUT)/shards/*.tar' --out $(OUT)/model --config animatrix/configs/tiny.yaml \
+		--steps $(TRAIN_STEPS) --resume
+	$(BIN)/anicurate generate --checkpoint $(OUT)/model --tags camera.movement=pan_left motion.timing=twos \
+		--text "a character runs across a field" --steps 10 --out $(OUT)/generated.mp4
+	@echo "shards: $(OUT)/shards/  manifest: $(OUT)/manifest/  report: $(OUT)/report.html  model: $(OUT)/model/" \
+		" generated: $(OUT)/generated.mp4 (+ .gif)"
 
 test: setup
 	$(BIN)/python -m pytest -q

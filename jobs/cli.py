@@ -357,6 +357,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "jobs.curate_cmd",
     "jobs.caption_cmd",
     "jobs.caption_eval_cmd",
+    "jobs.train_cmd",
     "jobs.probes_cmd",
     "jobs.audit_cmd",
 )

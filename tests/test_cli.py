@@ -158,7 +158,9 @@ def test_scores_command_writes_scores_and_rejections(synth_folder, tmp_path):
 
     out = tmp_path / "run"
     video = str(synth_folder / "synth_000.mp4")
-    result = runner.invoke(app, ["scores", video, "--out", str(out), "--backend", "pyscenedetect-adaptive", "--json"])
+    result = runner.invoke(
+        app, ["scores", video, "--out", str(out), "--backend", "pyscenedetect-adaptive", "--json"]
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output[result.output.index("[") :])
     scored = read_parquet(out / "manifest" / "scores.parquet", ShotScores)
@@ -175,5 +177,7 @@ def test_eval_dedupe_json(synth_folder):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[result.output.index("{") :])
     assert data["passed"] is True
-    missing = runner.invoke(app, ["eval", "dedupe", "--footage", str(synth_folder), "--pairs", "/nonexistent.json"])
+    missing = runner.invoke(
+        app, ["eval", "dedupe", "--footage", str(synth_folder), "--pairs", "/nonexistent.json"]
+    )
     assert missing.exit_code == 2 and "no such file" in missing.output

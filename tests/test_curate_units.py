@@ -63,12 +63,17 @@ def test_inputs_dedupe_links_and_expand_lists(tmp_path: Path) -> None:
 
 def test_rebalancing_weights_follow_the_formula() -> None:
     common = {"camera.movement": ["static"], "motion.timing": ["twos"]}
-    rare = {"camera.movement": ["zoom_in"], "motion.timing": ["ones"]}
+    rare = {"camera.movement": ["zoom_in"], "motion.timing": ["ones"], "motion.action": ["run"]}
     tags = [common, common, common, rare]
     w = rebalance_weights(tags)
-    # n_camera: 3 vs 1, n_motion: 3 vs 1, style and vfx untagged for all (4): w ~ (1 / (4 * n_m * n_c * 4))^0.7
-    raw = np.array([(1 / (4 * 3 * 3 * 4)) ** 0.7] * 3 + [(1 / (4 * 1 * 1 * 4)) ** 0.7])
+    # n = relative frequency of the clip's rarest tag per axis; style and vfx untagged for all four clips (4/4)
+    raw = np.array(
+        [(1 / (1 * (3 / 4) * (3 / 4) * 1)) ** 0.7] * 3 + [(1 / (1 * (1 / 4) * (1 / 4) * 1)) ** 0.7]
+    )
     assert np.allclose(w, raw / raw.mean()) and abs(w.mean() - 1) < 1e-9
+    assert np.allclose(rebalance_weights([["camera.movement=static"], ["camera.movement=static"]]), [1, 1])
     before, after = axis_gini(tags), axis_gini(tags, w)
     assert after["camera"] < before["camera"] and before["style"] == 0.0
     assert gini([1, 1, 1, 1]) == 0.0 and gini([0, 0, 0, 10]) > 0.7
+    with pytest.raises(ValueError, match="axis"):
+        rebalance_weights([["nonsense"]])

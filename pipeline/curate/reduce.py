@@ -129,10 +129,10 @@ def reduce_results(
     # --- rebalancing weights over the kept clips
     kept_idx = [k for k, c in enumerate(clips) if c.status == "kept"]
     kept_tags = [candidates[k].tags for k in kept_idx]
-    weights = rebalance_weights(kept_tags, tax)
+    weights = rebalance_weights(kept_tags)
     weight_of = {clips[k].clip_id: float(w) for k, w in zip(kept_idx, weights, strict=True)}
-    gini_before = axis_gini(kept_tags, None, tax) if kept_tags else {}
-    gini_after = axis_gini(kept_tags, weights, tax) if kept_tags else {}
+    gini_before = axis_gini(kept_tags) if kept_tags else {}
+    gini_after = axis_gini(kept_tags, weights) if kept_tags else {}
 
     # --- shards, in key order
     shard_dir = out / "shards"
@@ -228,7 +228,7 @@ def reduce_results(
     write_parquet(shard_rows, ShardRecord, manifest / "shards.parquet")
     write_parquet(funnel, FunnelRow, manifest / "funnel.parquet")
     weights_doc = {
-        "formula": "w = (1/(n_s*n_m*n_c*n_v))^0.7, normalised to mean 1 over kept clips",
+        "formula": "w = (1/(n_s*n_m*n_c*n_v))^0.7, n_a = frequency of the clip's rarest tag on axis a; mean 1 over kept clips",
         "gini_before": gini_before,
         "gini_after": gini_after,
     }

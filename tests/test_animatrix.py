@@ -1,0 +1,429 @@
+"""The AniMatrix-style generator: conditioning channels, AdaLN init, dropout rates, checkpoints, training,
+generation, rebalancing weights and the synthetic shard path (tiny models, a few seconds each)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from animatrix.closed_loop import confusion, read_camera
+from animatrix.data import Batch, DataConfig, decode_clip, make_loader, pad_tags
+from animatrix.generate import GenerationRequest, Generator, parse_tags
+from animatrix.model import (
+    MODES,
+    AniMatrix,
+    ConditionDropout,
+    DiTBlock,
+    FrozenT5,
+    ModelConfig,
+    TagEncoder,
+    build_text_encoder,
+    flow_matching_loss,
+)
+from animatrix.synthetic_shards import write_synthetic_shards
+from animatrix.train import TrainConfig, Trainer, load_checkpoint, run_training
+from pipeline.rebalance import rebalance_weights
+from pipeline.shards import iter_shard
+from pipeline.synthetic import SynthConfig
+from taxonomy import TaxonomyError, load_taxonomy
+
+TAX = load_taxonomy()
+WORDS = [
+    "a",
+    "pan",
+    "left",
+    "right",
+    "static",
+    "shot",
+    "camera",
+    "slides",
+    "the",
+    "content",
+    "tilt",
+    "up",
+    "down",
+    "zoom",
+    "wide",
+    "close",
+]
+TINY_MODEL = {
+    "frames": 4,
+    "size": 16,
+    "patch_t": 2,
+    "patch_s": 4,
+    "dim": 32,
+    "depth": 2,
+    "heads": 2,
+    "tag_dim": 32,
+}
+
+
+def tiny_t5() -> FrozenT5:
+    """A random 2-layer T5 encoder with a word-level tokenizer, both built here (no hub)."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(WORDS)}}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+    torch.manual_seed(0)
+    cfg = T5Config(
+        vocab_size=len(vocab), d_model=16, d_kv=8, num_heads=2, num_layers=2, d_ff=32, dropout_rate=0.0
+    )
+    return FrozenT5(T5EncoderModel(cfg), tokenizer, max_tokens=16)
+
+
+def tiny_model(**overrides) -> AniMatrix:
+    vocab = TAX.vocab
+    cfg = ModelConfig(num_tags=len(vocab), num_fields=vocab.num_fields, **{**TINY_MODEL, **overrides})
+    torch.manual_seed(0)
+    return AniMatrix(cfg, tiny_t5())
+
+
+def tag_batch(tag_lists: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    vocab = TAX.vocab
+    ids = [[vocab.id_of(t) for t in tags] for tags in tag_lists]
+    return pad_tags(ids, [[vocab.field_index_of(i) for i in row] for row in ids], max_tags=8)
+
+
+TAGS_A = ["camera.movement=pan_left", "motion.timing=twos", "camera.shot_size=wide"]
+TAGS_B = ["camera.movement=static"]
+
+
+# ---------------------------------------------------------------------------------------------- channels
+
+
+def test_tag_encoder_shapes_and_padding_mask():
+    enc = TagEncoder(len(TAX.vocab), TAX.vocab.num_fields, dim=32, layers=3, heads=4).eval()
+    ids, fields, mask = tag_batch([TAGS_A, TAGS_B])
+    tokens, cls = enc(ids, fields, mask)
+    assert tokens.shape == (2, 3, 32) and cls.shape == (2, 32)
+    assert torch.all(tokens[1, 1:] == 0)  # padded positions carry nothing
+    # what sits in a padded slot does not leak into the real tokens or the CLS
+    ids2 = ids.clone()
+    ids2[1, 1:] = TAX.vocab.id_of("vfx.effects=fire")
+    tokens2, cls2 = enc(ids2, fields, mask)
+    assert torch.allclose(tokens2, tokens, atol=1e-6) and torch.allclose(cls2, cls, atol=1e-6)
+    # but a real tag does change the CLS
+    _, cls3 = enc(ids2, fields, torch.ones_like(mask))
+    assert not torch.allclose(cls3[1], cls[1], atol=1e-4)
+
+
+def test_text_channel_shapes_and_masking_of_dropped_or_empty_text():
+    model = tiny_model().eval()
+    ids, fields, mask = tag_batch([TAGS_A, TAGS_B])
+    cond = model.encode(["camera pan left", ""], ids, fields, mask)
+    n = cond.text_tokens.shape[1]
+    assert cond.text_tokens.shape == (2, n, 16) and cond.text_mask.shape == (2, n)
+    assert cond.text_mask[0, :4].all() and not cond.text_mask[1].any()  # 3 words + </s>; empty = no text
+    ctx, ctx_mask, cls = model.context(cond)
+    assert ctx.shape == (2, 1 + n + 3, 32) and ctx_mask.shape == (2, 1 + n + 3) and cls.shape == (2, 32)
+    assert ctx_mask[:, 0].all()  # the null token is always attended
+    assert ctx_mask[0, 1 + n :].tolist() == [True, True, True] and ctx_mask[1, 1 + n :].tolist() == [
+        True,
+        False,
+        False,
+    ]
+    # a masked text token cannot influence the prediction
+    x, t = torch.randn(2, 3, 4, 16, 16), torch.tensor([0.3, 0.7])
+    dropped = cond.drop(torch.tensor([False, False]), cond.tag_mask)
+    v = model(x, t, dropped)
+    noisy = type(dropped)(*dropped.tensors())
+    noisy.text_tokens = dropped.text_tokens + torch.randn_like(dropped.text_tokens)
+    assert torch.allclose(model(x, t, noisy), v, atol=1e-5)
+
+
+def test_t5_loads_from_a_local_directory_and_is_frozen_and_not_checkpointed(tmp_path):
+    t5 = tiny_t5()
+    t5.t5.save_pretrained(tmp_path / "t5")
+    t5.tokenizer.save_pretrained(tmp_path / "t5")
+    vocab = TAX.vocab
+    cfg = ModelConfig(
+        num_tags=len(vocab), num_fields=vocab.num_fields, text_encoder=str(tmp_path / "t5"), **TINY_MODEL
+    )
+    model = AniMatrix(cfg)
+    assert model.text.pretrained and not any(p.requires_grad for p in model.text.parameters())
+    tokens, mask = model.text(["camera pan left"])
+    ref, _ = t5(["camera pan left"])
+    assert torch.allclose(tokens, ref, atol=1e-5)
+    assert not any(k.startswith("text.t5.") for k in model.trainable_state())
+    with pytest.raises(RuntimeError, match="could not load the T5 text encoder"):
+        build_text_encoder(
+            ModelConfig(num_tags=4, num_fields=2, text_encoder=str(tmp_path / "missing"), **TINY_MODEL)
+        )
+
+
+def test_adaln_is_identity_initialised():
+    block = DiTBlock(32, 4)
+    x, c = torch.randn(3, 10, 32), torch.randn(3, 32)
+    assert torch.allclose(block.modulated_norm1(x, c), F.layer_norm(x, (32,), eps=1e-6), atol=1e-6)
+    shift, scale, gate = block.modulation(c)[:3]
+    assert torch.all(shift == 0) and torch.all(scale == 0) and torch.all(gate == 0)
+
+
+def test_condition_dropout_modes_occur_at_the_configured_rates():
+    drop = ConditionDropout()
+    n = 40_000
+    mask = torch.ones(n, 6, dtype=torch.bool)
+    mode, keep_text, tag_mask = drop.sample(mask, torch.Generator().manual_seed(1))
+    rates = {name: float((mode == i).float().mean()) for i, name in enumerate(MODES)}
+    for name, want in zip(MODES, (0.7, 0.1, 0.1, 0.1), strict=True):
+        assert abs(rates[name] - want) < 0.01, rates
+    assert torch.equal(keep_text, (mode == 0) | (mode == 2))
+    assert not tag_mask[(mode == 2) | (mode == 3)].any()  # text-only / none: every tag dropped
+    kept = tag_mask[(mode == 0) | (mode == 1)]
+    assert abs(1 - float(kept.float().mean()) - 0.15) < 0.01  # partial tag drop
+    assert not (tag_mask & ~mask).any()  # padding is never turned on
+    with pytest.raises(ValueError):
+        ConditionDropout(p_hybrid=0.8)
+
+
+# ------------------------------------------------------------------------------------ training and resume
+
+
+def fixed_batches(count: int, seed: int = 0) -> list[Batch]:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(count):
+        ids, fields, mask = tag_batch([TAGS_A, TAGS_B])
+        video = torch.rand(2, 3, 4, 16, 16, generator=g) * 2 - 1
+        out.append(Batch(video, ids, fields, mask, ["camera pan left", "static shot"], ["a", "b"]))
+    return out
+
+
+def test_checkpoint_round_trip_and_resume_continue_identically(tmp_path):
+    cfg = TrainConfig(model=TINY_MODEL, steps=4, checkpoint_every=2, log_every=1, precision="fp32")
+    batches = fixed_batches(4)
+    straight = run_training("unused", tmp_path / "a", cfg, text_encoder=tiny_t5(), batches=iter(batches))
+    run_training("unused", tmp_path / "b", cfg, steps=2, text_encoder=tiny_t5(), batches=iter(batches[:2]))
+    resumed = run_training(
+        "unused", tmp_path / "b", cfg, steps=4, resume=True, text_encoder=tiny_t5(), batches=iter(batches[2:])
+    )
+    assert [v for _, v in straight.losses[2:]] == [v for _, v in resumed.losses]
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert a["step"] == b["step"] == 4
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["ema"]:
+        assert torch.equal(a["ema"][key], b["ema"][key]), key
+    assert a["tag_vocab"] == TAX.vocab.id_map() and a["taxonomy_version"] == TAX.version
+    # a supplied T5 counts as pretrained: it is reloaded from its source, never stored in the checkpoint
+    assert not any(k.startswith("text.t5.") for k in a["model"])
+    rows = [json.loads(line) for line in (tmp_path / "b" / "loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert not list((tmp_path / "b").glob(".*tmp"))  # atomic writes leave no temporary file
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    out = tmp_path_factory.mktemp("animatrix")
+    synth = SynthConfig(width=96, height=64, seconds=6.0)
+    return write_synthetic_shards(out, videos=2, seed=3, synth=synth, clip_max_frames=24, clip_min_frames=12)
+
+
+def test_synthetic_shards_follow_the_shard_format(shards):
+    samples = [s for path in shards.shards for s in iter_shard(path)]
+    assert len(samples) == shards.samples > 4
+    vocab = TAX.vocab
+    for s in samples:
+        assert {"mp4", "json", "tags.json", "txt", "jpg"} <= set(s)
+        meta, tags = json.loads(s["json"]), json.loads(s["tags.json"])
+        assert tags["taxonomy_version"] == TAX.version == meta["taxonomy_version"]
+        assert [str(vocab.tag_of(i)) for i in tags["tag_ids"]] == tags["tags"]
+        assert tags["field_ids"] == [vocab.field_index_of(i) for i in tags["tag_ids"]]
+        assert any(t.startswith("camera.movement=") for t in tags["tags"]) and meta["weight"] > 0
+        assert s["txt"].decode()
+    weights = [json.loads(s["json"])["weight"] for s in samples]
+    assert abs(np.mean(weights) - 1.0) < 1e-3
+
+
+def test_data_stream_decodes_fixed_size_clips_and_flips_pan_tags(shards):
+    cfg = DataConfig(frames=4, size=16, frame_stride=2, batch_size=3, shuffle_buffer=4, hflip=False)
+    batch = next(make_loader(shards.pattern, cfg))
+    assert batch.video.shape == (3, 3, 4, 16, 16) and batch.video.min() >= -1 and batch.video.max() <= 1
+    assert batch.tag_ids.shape == batch.tag_mask.shape and batch.tag_mask.any(dim=1).all()
+    sample = next(s for path in shards.shards for s in iter_shard(path))
+    clip = decode_clip(sample["mp4"], 4, 16, 2, None)
+    assert clip.shape == (4, 16, 16, 3) and clip.dtype == np.uint8
+    from animatrix.data import SampleDecoder
+
+    pairs = {t: (i, TAX.vocab.field_index_of(i)) for t, i in TAX.vocab.id_map().items()}
+    raw = dict(sample)
+    meta = json.loads(raw["tags.json"])
+    meta.update(
+        tags=["camera.movement=pan_left"],
+        tag_ids=[pairs["camera.movement=pan_left"][0]],
+        field_ids=[pairs["camera.movement=pan_left"][1]],
+    )
+    raw["tags.json"] = json.dumps(meta).encode()
+    dec = SampleDecoder(DataConfig(frames=4, size=16, hflip=True), pairs)
+    seen = {tuple(dec(raw).tags) for _ in range(40)}
+    assert seen == {("camera.movement=pan_left",), ("camera.movement=pan_right",)}
+
+
+@pytest.mark.slow
+def test_a_few_training_steps_on_synthetic_shards_reduce_the_loss(shards, tmp_path):
+    cfg = TrainConfig(
+        model=TINY_MODEL,
+        data=DataConfig(frames=4, size=16, frame_stride=2, batch_size=4, shuffle_buffer=8),
+        optim={"lr": 2e-3, "warmup_steps": 1},
+        precision="fp32",
+    )
+    trainer = Trainer(cfg, TAX, tiny_t5())
+    probe = next(make_loader(shards.pattern, cfg.data, train=False))
+
+    def probe_loss() -> float:
+        cond = trainer.model.encode(probe.texts, probe.tag_ids, probe.field_ids, probe.tag_mask)
+        with torch.no_grad():
+            return float(
+                flow_matching_loss(trainer.model, probe.video, cond, torch.Generator().manual_seed(0))
+            )
+
+    before = probe_loss()
+    stream = make_loader(shards.pattern, cfg.data)
+    for _ in range(40):
+        trainer.train_step(next(stream))
+    after = probe_loss()
+    assert after < 0.85 * before, (before, after)
+
+
+# ------------------------------------------------------------------------------------------- generation
+
+
+def test_generation_is_deterministic_for_a_seed():
+    gen = Generator(tiny_model(), TAX)
+    request = GenerationRequest(TAGS_A, "camera pan left", w_text=3.0, w_tag=2.0, steps=3, seed=5)
+    a, b = gen.generate(request), gen.generate(request)
+    assert a.shape == (1, 4, 16, 16, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    c = gen.generate(GenerationRequest(TAGS_A, "camera pan left", 3.0, 2.0, 3, seed=6))
+    assert not np.array_equal(a, c)
+
+
+def test_unknown_and_invalid_tags_raise_the_taxonomy_error():
+    with pytest.raises(TaxonomyError, match=r"unknown value 'pan_lft'; did you mean 'pan_left'"):
+        parse_tags(TAX, ["camera.movement=pan_lft"])
+    with pytest.raises(TaxonomyError, match="unknown field"):
+        parse_tags(TAX, ["camera.moves=pan_left"])
+    with pytest.raises(TaxonomyError, match="takes a single value"):
+        parse_tags(TAX, ["camera.movement=pan_left", "camera.movement=static"])
+    assert parse_tags(TAX, ["motion.timing=twos", "camera.movement=pan_left"]) == {
+        "motion.timing": ("twos",),
+        "camera.movement": ("pan_left",),
+    }
+
+
+def test_generate_command_writes_mp4_and_gif_and_rejects_unknown_tags(tmp_path):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    cfg = TrainConfig(
+        model={
+            **TINY_MODEL,
+            "text_encoder": "random-byt5-tiny",
+            "tiny_t5": {"d_model": 16, "d_kv": 8, "d_ff": 32},
+        },
+        precision="fp32",
+    )
+    trainer = Trainer(cfg, TAX)
+    trainer.save(tmp_path / "run")
+    runner = CliRunner()
+    out = tmp_path / "clip.mp4"
+    ok = runner.invoke(
+        app,
+        [
+            "generate",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--tags",
+            "camera.movement=pan_left",
+            "motion.timing=twos",
+            "--text",
+            "a pan",
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert out.stat().st_size > 0 and out.with_suffix(".gif").stat().st_size > 0
+    bad = runner.invoke(
+        app,
+        [
+            "generate",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--tags",
+            "camera.movement=pan_lft",
+            "--out",
+            str(tmp_path / "x.mp4"),
+        ],
+    )
+    assert bad.exit_code == 2 and "did you mean 'pan_left'" in bad.output
+    assert not (tmp_path / "x.mp4").exists()
+
+
+# ------------------------------------------------------------------------------------------- rebalancing
+
+
+def test_rebalance_weights_follow_the_rule():
+    clips = [
+        ["camera.movement=static", "motion.timing=twos"],
+        ["camera.movement=static", "motion.timing=twos"],
+        ["camera.movement=static", "motion.timing=twos"],
+        ["camera.movement=pan_left", "motion.timing=twos", "vfx.effects=fire"],
+    ]
+    raw = rebalance_weights(clips, normalise=False)
+    # style: untagged in all 4 (n_s = 1); motion: twos in 4/4; camera: 3/4 vs 1/4; vfx: untagged 3/4 vs fire 1/4
+    assert raw[0] == pytest.approx((1 / (1 * 1 * 0.75 * 0.75)) ** 0.7)
+    assert raw[3] == pytest.approx((1 / (1 * 1 * 0.25 * 0.25)) ** 0.7)
+    norm = rebalance_weights(clips)
+    assert np.mean(norm) == pytest.approx(1.0) and norm[3] > norm[0]
+    # the rarest tag of an axis decides
+    assert (
+        rebalance_weights(
+            [["motion.timing=twos", "motion.action=run"], ["motion.timing=twos"]], normalise=False
+        )[0]
+        > 1
+    )
+    with pytest.raises(ValueError):
+        rebalance_weights([["nonsense"]])
+
+
+def test_closed_loop_reader_sees_synthetic_pans():
+    rng = np.random.default_rng(0)
+    world = (rng.random((32, 64, 3)) * 255).astype(np.uint8)
+    world = np.repeat(np.repeat(world, 2, axis=0), 2, axis=1)  # (64, 128) with 2 px texture
+    right = np.stack([world[16:48, 40 - 2 * k : 72 - 2 * k] for k in range(8)])  # content slides right
+    down = np.stack([world[20 - 2 * k : 52 - 2 * k, 40:72] for k in range(8)])  # content slides down
+    still = np.stack([world[16:48, 40:72]] * 8)
+    reads = [read_camera(c, "global").movement for c in (right, right[:, :, ::-1], down, still)]
+    assert reads == ["pan_left", "pan_right", "tilt_up", "static"]
+    conf = confusion(["pan_left", "pan_right", "tilt_up", "static"], reads)
+    assert conf.accuracy == 1.0
+
+
+@pytest.mark.slow
+def test_the_trainer_function_runs_under_ray_train_local_mode(shards, tmp_path):
+    from animatrix.train import run_ray_training
+
+    cfg = TrainConfig(
+        model={**TINY_MODEL, "tiny_t5": {"d_model": 16, "d_kv": 8, "d_ff": 32}},
+        data=DataConfig(frames=4, size=16, frame_stride=2, batch_size=2, shuffle_buffer=4),
+        precision="fp32",
+        log_every=1,
+    )
+    assert run_ray_training(shards.pattern, tmp_path / "run", cfg, workers=0, steps=2) == 2
+    rows = [json.loads(line) for line in (tmp_path / "run" / "loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
