@@ -138,3 +138,30 @@ def test_unreadable_file_is_rejected_not_fatal(
     got = _verdicts(out)
     assert got["locked.mp4"] == {"unreadable"}
     assert "kept" in got["good.mp4"]
+
+
+def test_caption_cli_gives_json_or_one_line_error(corpus: dict[str, Path]) -> None:
+    """`anicurate caption` on every hostile case in one process: JSON, or exit 2 with one `error:` line."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    runner = CliRunner()
+    for case, path in corpus.items():
+        if case in ("unreadable", "high_res"):
+            continue  # root reads mode-000 files (see above); high_res only costs time here
+        result = runner.invoke(app, ["--log-level", "ERROR", "caption", str(path), "--json"])
+        if result.exit_code == 0:
+            payload = json.loads(result.stdout)
+            assert payload["shots"], case
+            for shot in payload["shots"]:
+                assert set(shot["missing"]).isdisjoint(shot["tags"]), case
+        else:
+            assert result.exit_code == 2, (case, result.output[-2000:], result.exception)
+            lines = [x for x in result.output.splitlines() if x.strip()]
+            assert lines and lines[-1].startswith("error:") and "Traceback" not in result.output, (
+                case,
+                lines,
+            )
