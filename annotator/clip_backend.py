@@ -60,15 +60,9 @@ class ClipExpertError(ValueError):
 
 
 @dataclass(frozen=True)
-class ClipExpertConfig:
-    """The ``clip:`` block. Weight keys as in :class:`~pipeline.clip_model.ClipSpec`; the rest tune the expert."""
+class ClipExpertConfig(ClipSpec):
+    """The ``clip:`` block: the weight keys of :class:`~pipeline.clip_model.ClipSpec`, then the expert's own."""
 
-    model: str = "ViT-B-32"
-    pretrained: str | None = None
-    checkpoint: str | None = None
-    model_config: str | None = None
-    cache_dir: str | None = None
-    device: str = "cpu"
     name: str = "clip"
     priority: int = 0
     #: Fields decided zero-shot; None = :data:`DEFAULT_ZERO_SHOT_FIELDS`, an empty list turns zero-shot off.
@@ -108,6 +102,7 @@ class ClipExpertConfig:
 
     @property
     def spec(self) -> ClipSpec:
+        """The weights part alone (what probes record and what the model cache is keyed by)."""
         return ClipSpec(**{k: getattr(self, k) for k in ClipSpec.field_names()})
 
 

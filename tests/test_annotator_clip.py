@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -16,10 +15,9 @@ from annotator.clip_backend import DEFAULT_ZERO_SHOT_FIELDS, ClipExpert, ClipExp
 from annotator.fusion import fuse
 from annotator.probes import ProbeError, ProbeTrainConfig, examples_from_shards, load_probes, train_probes
 from pipeline.clip_model import ClipLoadError, ClipSpec, load_clip
-from pipeline.frames import TINY_SIZE, AnalysisFrames
-from pipeline.scores import ScoreContext
 from pipeline.shards import SampleMetadata, ShardSample, ShardWriter
 from taxonomy import load_taxonomy
+from tests.videos import shot_from_thumbs
 
 TINY = "anicurate-tiny-clip-annotator"
 TINY_CFG = {
@@ -66,18 +64,7 @@ def make_shot(n: int = 12, seed: int = 0) -> ShotInput:
         cv2.circle(img, (20 + 6 * i, 36), 14, tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
         cv2.circle(img, (20 + 6 * i, 36), 14, (15, 15, 15), 1)
         images.append(img)
-    thumb = np.stack(images)
-    tiny = np.stack([cv2.resize(t, TINY_SIZE, interpolation=cv2.INTER_AREA) for t in thumb])
-    frames = AnalysisFrames(
-        path="memory",
-        fps=Fraction(24),
-        time_base=Fraction(1, 24),
-        source_size=(640, 360),
-        pts=np.arange(n, dtype=np.int64),
-        thumb=thumb,
-        tiny=tiny,
-    )
-    return ShotInput(frames, 0, n - 1, ScoreContext())
+    return shot_from_thumbs(np.stack(images))
 
 
 # --- no weights --------------------------------------------------------------------------------------------

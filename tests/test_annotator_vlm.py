@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import string
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -24,9 +23,8 @@ from annotator.vlm_backend import (
     extract_json_object,
     interpret_answer,
 )
-from pipeline.frames import TINY_SIZE, AnalysisFrames
-from pipeline.scores import ScoreContext
 from taxonomy import load_taxonomy
+from tests.videos import shot_from_thumbs
 
 FIELDS = ("camera.angle", "vfx.text_overlay", "motion.deformation")
 TAX = load_taxonomy()
@@ -35,17 +33,7 @@ TAX = load_taxonomy()
 def make_shot(n: int = 6) -> ShotInput:
     rng = np.random.default_rng(0)
     thumb = rng.integers(0, 255, (n, 72, 128, 3), dtype=np.uint8)
-    tiny = np.ascontiguousarray(thumb[:, ::8, ::8][:, : TINY_SIZE[1], : TINY_SIZE[0]])
-    frames = AnalysisFrames(
-        path="memory",
-        fps=Fraction(24),
-        time_base=Fraction(1, 24),
-        source_size=(640, 360),
-        pts=np.arange(n, dtype=np.int64),
-        thumb=thumb,
-        tiny=tiny,
-    )
-    return ShotInput(frames, 0, n - 1, ScoreContext())
+    return shot_from_thumbs(thumb)
 
 
 def by_field(answer):

@@ -8,6 +8,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from annotator.base import ShotInput
+from pipeline.frames import TINY_SIZE, AnalysisFrames
+from pipeline.scores import ScoreContext
+
 
 def write_video(path: Path, frames: list[np.ndarray], fps: Fraction = Fraction(24000, 1001)) -> Path:
     """Encode RGB uint8 frames as H.264 (yuv420p) at a constant rate."""
@@ -22,6 +26,24 @@ def write_video(path: Path, frames: list[np.ndarray], fps: Fraction = Fraction(2
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def shot_from_thumbs(thumb: np.ndarray) -> ShotInput:
+    """An in-memory shot over (n, 72, 128, 3) RGB analysis thumbs at 24 fps (no video file involved)."""
+    import cv2
+
+    n = len(thumb)
+    tiny = np.stack([cv2.resize(t, TINY_SIZE, interpolation=cv2.INTER_AREA) for t in thumb])
+    frames = AnalysisFrames(
+        path="memory",
+        fps=Fraction(24),
+        time_base=Fraction(1, 24),
+        source_size=(640, 360),
+        pts=np.arange(n, dtype=np.int64),
+        thumb=np.ascontiguousarray(thumb),
+        tiny=tiny,
+    )
+    return ShotInput(frames, 0, n - 1, ScoreContext())
 
 
 def ramp_frames(n: int, width: int = 64, height: int = 48) -> list[np.ndarray]:
