@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from annotator.base import Abstention, Expert, ExpertOutput, FieldVote, ShotInput
 from annotator.directive import Describer, build_directive
 from annotator.fusion import Directive, FusionConfig, ShotAnnotation, fuse
@@ -164,6 +166,15 @@ class AniCaption:
             directive = Directive(directive.tags, directive.summary, " ".join(description.split()))
         ann.directive = directive
         return ann
+
+    def annotate_with_embedding(self, shot: ShotInput) -> tuple[ShotAnnotation, np.ndarray | None]:
+        """:meth:`annotate`, plus the shot embedding of the first expert that has one (the CLIP expert caches
+        the embedding it voted with; the curate job stores it as the sample's ``emb.npy``)."""
+        ann = self.annotate(shot)
+        for expert in self.experts:
+            if hasattr(expert, "embed_shot") and expert.unavailable_reason() is None:
+                return ann, np.asarray(expert.embed_shot(shot), dtype=np.float32)
+        return ann, None
 
     def annotate_video(
         self, path: str | Path, shots: Iterable[tuple[int, int]] | None = None
