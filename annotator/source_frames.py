@@ -1,0 +1,113 @@
+"""A few larger pictures of a shot, read back from the video file for experts the thumbs cannot serve.
+
+The shared analysis frames are 128 px thumbs: a cel fill and a rendered gradient both blur into the same few
+pixels there. :func:`read_source_frames` decodes only the requested frames (found by presentation timestamp,
+so it works for a whole-video decode and for a window of a long one alike), crops them to the active picture
+and scales them to a fixed working width (area averaging down, bilinear up), so that measurements in pixels
+mean the same for every source size. It seeks to the keyframe before each requested
+frame unless that frame is a short way ahead of the decoder; files that cannot seek (or have no timestamps)
+are read from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from pipeline.decode import VideoError, first_video_stream, open_container
+
+#: Decode forward instead of seeking when the next requested frame is at most this many frames ahead.
+FORWARD_FRAMES = 48
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    """One decoded picture: its presentation timestamp and (h, w, 3) uint8 RGB active-picture pixels."""
+
+    pts: int
+    image: np.ndarray
+
+
+def _fit(image: np.ndarray, box: tuple[int, int, int, int] | None, width: int) -> np.ndarray:
+    if box is not None:
+        x, y, w, h = box
+        if w > 0 and h > 0:
+            image = image[y : y + h, x : x + w]
+    ih, iw = image.shape[:2]
+    if iw != width:
+        interp = cv2.INTER_AREA if iw > width else cv2.INTER_LINEAR
+        image = cv2.resize(image, (width, max(2, round(width * ih / iw))), interpolation=interp)
+    return np.ascontiguousarray(image)
+
+
+def _frames_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator:
+    for index, frame in enumerate(container.decode(stream)):
+        yield (frame.pts if frame.pts is not None else index), frame
+
+
+def read_source_frames(
+    path: str | Path,
+    pts: Sequence[int],
+    width: int = 480,
+    box: tuple[int, int, int, int] | None = None,
+) -> list[SourceFrame]:
+    """The frames of ``path`` whose presentation timestamps are ``pts`` (stream time base, as in
+    :attr:`pipeline.frames.AnalysisFrames.pts`), cropped to ``box`` = ``(x, y, w, h)`` in source pixels and
+    scaled to ``width`` px wide (aspect kept). A timestamp with no frame takes the first frame after it;
+    timestamps past the end are dropped. Raises :class:`pipeline.decode.VideoError` when the file cannot be
+    opened or decoded."""
+    wanted = sorted({int(p) for p in pts})
+    out: list[SourceFrame] = []
+    if not wanted:
+        return out
+    try:
+        with open_container(path) as container:
+            stream = first_video_stream(container, path)
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            tb = stream.time_base
+            # timestamps per frame, to tell "a short way ahead" from "seek"
+            step = float(1 / (rate * tb)) if rate and tb else 1.0
+            frames: Iterator | None = None
+            at: int | None = None  # pts of the last decoded frame
+            for target in wanted:
+                if frames is None or at is None or target < at or target - at > FORWARD_FRAMES * step:
+                    frames = _seek(container, stream, target)
+                    at = None
+                for p, frame in frames:
+                    at = p
+                    if p >= target:
+                        out.append(SourceFrame(int(p), _fit(frame.to_ndarray(format="rgb24"), box, width)))
+                        break
+                else:
+                    break  # past the end of the stream
+    except av.error.FFmpegError as exc:
+        raise VideoError(path, "decode_error", f"reading source frames failed ({exc})") from exc
+    return out
+
+
+def _seek(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, target: int
+) -> Iterator:
+    """A frame iterator positioned at or before ``target``: after a keyframe seek, or from the start when the
+    container cannot seek (image sequences, GIFs) or the seek lands after the target."""
+    try:
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+        frames = _frames_from(container, stream)
+        first = next(frames, None)
+        if first is not None and first[1].pts is not None and first[0] <= target:
+            return _chain(first, frames)
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass
+    container.seek(0, stream=stream, backward=True, any_frame=False)
+    return _frames_from(container, stream)
+
+
+def _chain(first: tuple, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
