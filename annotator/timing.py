@@ -2,15 +2,21 @@
 
 Drawing changes are separated from camera moves by :mod:`pipeline.scores.motion` (every consecutive pair of
 the shot's active picture is compared after compensating the global motion, so a pan over a held cel is not a
-new drawing); :func:`pipeline.scores.timing.classify_cadence` turns the resulting run lengths (frames per
-drawing) into a cadence. When the scoring stage already ran (``ShotInput.scores``), its cadence and subject
-motion -- computed by the same functions -- are reused and nothing is recomputed; otherwise the expert analyses
-the shot's :attr:`ShotView.pairs`.
+new drawing); :func:`pipeline.scores.timing.shot_cadence` turns the resulting run lengths (frames per drawing)
+into a cadence, with the rules that look at the picture (slow push-ins on held drawings, drawings hidden under
+a moving camera's floor, 2-5 frame shots). When the scoring stage already ran (``ShotInput.scores``), its
+cadence and subject motion -- computed by the same functions -- are reused and the pair analysis is not
+recomputed; otherwise the expert analyses the shot's :attr:`ShotView.pairs`.
 
-Confidence comes from how clearly the runs support the answer: the share of the animated frames in the dominant
-cadence for ones / twos / threes, the share of the shot covered by holds for ``held`` and ``mixed``.
-Stored frame rates far above 24 fps (telecined or 60 fps files) show pulldown runs of 2 and 3 for one drawing,
-so their cadence is not comparable to the 24 fps base of the taxonomy: the expert abstains on them.
+Confidence comes from how clearly the runs support the answer: the share of the animated frames in the
+dominant cadence for ones / twos / threes, the share of the shot covered by holds for ``held`` and ``mixed``;
+0.5 for a 2-5 frame shot read from what changed. The expert abstains, with the reason, on: stored frame rates
+far above 24 fps (telecined or 60 fps files show pulldown runs of 2 and 3 for one drawing); shots too short or
+with too few changes to tell; and shots that read as ones because a full-frame layer (fire, an eruption, a
+glare) changes on every frame over a mostly still camera (:func:`full_frame_layer`): effects are animated on
+ones over characters on twos or threes, and the character's own drawings cannot be told apart under the layer.
+The timing tag follows the label schema (the main subject's drawings, not effects or camera); the ``cadence``
+score stays the picture's cadence.
 
 motion.intensity is the mean residual (subject) optical flow of the drawing changes in picture widths per
 second, over the whole shot (holds count as no motion): ``still`` when nothing was redrawn, then ``subtle``,
@@ -18,11 +24,12 @@ second, over the whole shot (holds count as no motion): ``still`` when nothing w
 characters' gestures and the labelled clips' notes; no label measures intensity, so it is reported with a
 lower confidence.
 
-Measured (``anicurate eval caption``, tests/corpus/test_caption_corpus.py): motion.timing 0.74 accuracy over the
-answered shots of ../shared/footage at 0.90 coverage (0.67 counting abstentions as wrong); 0.96-1.0 on synthetic
-footage. Most misses are label semantics the run lengths cannot see: effects animated on ones over a character
-on twos / threes (labelled ``mixed`` or by the character's cadence, read as ``ones``), and 3DCG / motion
-graphics labelled ``ones`` where smooth keyframed motion is compensated as camera motion (read as held/mixed).
+Measured (``anicurate eval caption``, tests/corpus/test_caption_corpus.py): motion.timing 0.81 accuracy over
+the answered shots of ../shared/footage at 0.95 coverage (0.77 counting abstentions as wrong; 0.89 answered on
+the 2D anime / cartoon shots); 0.95-1.0 on synthetic footage. Most misses left are what the picture's changes
+cannot show: 3DCG / motion graphics labelled ``ones`` where smooth rendered motion is compensated as camera
+motion (read as held or mixed; a 2D pan over a held cel looks the same), and effects over a character that do
+not fill the frame (read as ``ones``, labelled ``mixed`` or by the character's cadence).
 """
 
 from __future__ import annotations
@@ -32,20 +39,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotator.base import ExpertOutput, ShotInput
-from pipeline.scores.motion import NOISE_FLOOR, PairMotion
-from pipeline.scores.timing import (
-    MIN_FRAMES,
-    classify_cadence,
-    drawing_changes,
-    drawing_runs,
-    hold_min_frames,
-)
+from pipeline.scores.motion import MARGIN, NOISE_FLOOR, PairMotion, _block_means
+from pipeline.scores.timing import MIN_FRAMES, hold_min_frames, shot_cadence
 
 #: Highest stored frame rate whose runs are read as drawings on a 24 fps base (25 fps PAL, 30 fps NTSC video).
 MAX_FPS = 31.0
 #: Boundaries (picture widths per second of subject motion) between subtle / moderate / intense / extreme.
 INTENSITY_BOUNDS = (0.02, 0.08, 0.25, 0.6)
 INTENSITY_VALUES = ("subtle", "moderate", "intense", "extreme")
+
+
+#: A full-frame layer (fire, an eruption, a glare) redrawn on every frame over a mostly still camera: the
+#: share of the picture's blocks that change on the median pair and on the lower-quartile pair, and the
+#: largest share of camera-moving pairs (a camera move changes the whole uncompensated picture by itself).
+FULL_FRAME_MEDIAN = 0.78
+FULL_FRAME_LOW = 0.7
+FULL_FRAME_MOVING = 0.4
 
 
 @dataclass(frozen=True)
@@ -69,24 +78,65 @@ def intensity_class(subject_widths_per_s: float, changes: int) -> str:
     return INTENSITY_VALUES[-1]
 
 
-def classify_timing(pm: PairMotion, fps: float, noise_floor: float = NOISE_FLOOR) -> TimingVerdict:
+def changed_picture_share(gray: np.ndarray, noise_floor: float = NOISE_FLOOR) -> tuple[float, float]:
+    """``(median, lower quartile)`` over the consecutive pairs that change of the share of the picture's 4x4
+    blocks that change (uncompensated block change at the noise floor); ``(0, 0)`` when nothing changes."""
+    if len(gray) < 2:
+        return 0.0, 0.0
+    h, w = int(gray.shape[1]), int(gray.shape[2])
+    inner = (slice(MARGIN, h - MARGIN), slice(MARGIN, w - MARGIN))
+    shares = np.array(
+        [
+            float((_block_means(np.abs(gray[k + 1] - gray[k])[inner]) >= noise_floor).mean())
+            for k in range(len(gray) - 1)
+        ]
+    )
+    shares = shares[shares > 0]
+    if len(shares) == 0:
+        return 0.0, 0.0
+    return float(np.median(shares)), float(np.quantile(shares, 0.25))
+
+
+def full_frame_layer(gray: np.ndarray, moving_share: float, noise_floor: float = NOISE_FLOOR) -> str:
+    """Why a shot read as ones is not tagged (or "" when it is).
+
+    Nearly the whole picture changes on nearly every pair under a mostly still camera: a full-frame layer
+    (fire, an eruption, a glare) is redrawn on every frame. Such effects are animated on ones over characters
+    on twos or threes, and the character's own drawing changes are hidden under the layer's, so the
+    character's cadence cannot be told."""
+    if moving_share > FULL_FRAME_MOVING:
+        return ""
+    median, low = changed_picture_share(gray, noise_floor)
+    if median >= FULL_FRAME_MEDIAN and low >= FULL_FRAME_LOW:
+        return (
+            f"a full-frame layer changes on every frame ({median:.2f} of the picture on the median pair): "
+            "the character's own cadence is hidden under it"
+        )
+    return ""
+
+
+def classify_timing(
+    pm: PairMotion, fps: float, noise_floor: float = NOISE_FLOOR, gray: np.ndarray | None = None
+) -> TimingVerdict:
     """Cadence and intensity of one shot from its pair analysis."""
     n = len(pm) + 1
     if len(pm) == 0:
         return TimingVerdict(None, 0.0, None, 0.0, "a one-frame shot has no timing", {})
-    changed = drawing_changes(pm, noise_floor)
-    runs = drawing_runs(changed)
-    cadence, share = classify_cadence(runs, fps)
+    reading = shot_cadence(pm, fps, noise_floor, gray)
+    changed, runs = reading.changed, reading.runs
     hold = hold_min_frames(fps)
     return timing_verdict(
-        cadence,
-        share,
+        reading.cadence,
+        reading.share,
         changes=int(changed.sum()),
         frames=n,
         fps=fps,
         subject=float(pm.subject.mean()) * (fps or 24.0) / max(pm.width, 1),
         hold_share=float(runs[runs >= hold].sum()) / n,
         moving_share=float(pm.moved.mean()),
+        note=reading.note,
+        gray=gray,
+        noise_floor=noise_floor,
     )
 
 
@@ -99,9 +149,13 @@ def timing_verdict(
     subject: float,
     hold_share: float | None,
     moving_share: float,
+    note: str = "",
+    gray: np.ndarray | None = None,
+    noise_floor: float = NOISE_FLOOR,
 ) -> TimingVerdict:
-    """The verdict from a cadence (:func:`pipeline.scores.timing.classify_cadence`) and its measurements:
-    ``subject`` in picture widths per second, ``hold_share`` the share of the shot in holds (None: unknown)."""
+    """The verdict from a cadence (:func:`pipeline.scores.timing.shot_cadence`) and its measurements:
+    ``subject`` in picture widths per second, ``hold_share`` the share of the shot in holds (None: unknown);
+    ``gray`` (the shot's gray frames) lets a reading of ones be checked for a full-frame effect layer."""
     evidence = {
         "frames": float(frames),
         "drawing_changes": float(changes),
@@ -127,6 +181,10 @@ def timing_verdict(
             f"stored at {fps:.1f} fps: pulldown repeats hide the 24 fps drawing cadence",
             evidence,
         )
+    if cadence == "ones" and gray is not None:
+        layer = full_frame_layer(gray, moving_share, noise_floor)
+        if layer:
+            return TimingVerdict(None, 0.0, intensity, i_conf, layer, evidence)
     if cadence == "unknown":
         reason = (
             f"shot of {frames} frames is shorter than {MIN_FRAMES}"
@@ -134,13 +192,16 @@ def timing_verdict(
             else "too few drawing changes to tell a cadence"
         )
         return TimingVerdict(None, 0.0, intensity, i_conf, reason, evidence)
-    if cadence == "held":
+    if frames < MIN_FRAMES and changes > 0:
+        # a short shot read from what changed, not from counted runs (timing.short_shot_cadence)
+        conf = 0.5
+    elif cadence == "held":
         conf = 0.9 if changes == 0 else 0.75
     elif cadence == "mixed":
         conf = 0.6 + 0.3 * max(hold_share or 0.0, 1.0 - (share if share is not None else 0.7))
     else:
         conf = 0.55 + 0.4 * float(share or 0.0)
-    return TimingVerdict(cadence, min(conf, 0.95), intensity, i_conf, "", evidence)
+    return TimingVerdict(cadence, min(conf, 0.95), intensity, i_conf, note, evidence)
 
 
 class TimingExpert:
@@ -164,10 +225,12 @@ class TimingExpert:
                 subject=float(sc.subject_motion or 0.0),
                 hold_share=None,
                 moving_share=float(sc.camera_moving_share or 0.0),
+                gray=shot.view.gray if sc.cadence == "ones" else None,
+                noise_floor=shot.ctx.noise_floor if shot.ctx.noise_floor is not None else NOISE_FLOOR,
             )
         view = shot.view
         floor = shot.ctx.noise_floor if shot.ctx.noise_floor is not None else NOISE_FLOOR
-        return classify_timing(view.pairs, view.fps, floor)
+        return classify_timing(view.pairs, view.fps, floor, view.gray)
 
     def annotate(self, shot: ShotInput) -> ExpertOutput:
         out = ExpertOutput()

@@ -17,11 +17,18 @@ from pipeline.frames import TINY_SIZE, AnalysisFrames, decode_analysis_frames
 from pipeline.records import arrow_schema, from_table, to_table
 from pipeline.scores import ScoreContext, ShotScores, register, score_shot, scorer_names
 from pipeline.scores.layout import find_layout, video_layout
-from pipeline.scores.motion import analyse_pairs
+from pipeline.scores.motion import NOISE_FLOOR, PairMotion, analyse_pairs
 from pipeline.scores.quality import grid_blockiness
 from pipeline.scores.registry import SCORERS
 from pipeline.scores.text import STILLS, mark_kind, persistent_marks, static_overlay, still_picture
-from pipeline.scores.timing import classify_cadence, drawing_runs
+from pipeline.scores.timing import (
+    classify_cadence,
+    drawing_runs,
+    periodic_changes,
+    residual_split,
+    shot_cadence,
+    slow_camera_holds,
+)
 from pipeline.synthetic import SynthConfig, generate_footage
 from pipeline.synthetic.effects import draw_subtitle
 
@@ -260,7 +267,103 @@ def test_cadence_rules():
     assert cad("x..x.....x..x..x..x.....x..x..") == "threes"  # 6-frame holds are consistent with threes
     assert cad("xxx") == "unknown"  # too short to tell
     assert cad("x.") == "held"
+    assert cad("x.." * 3 + "x." * 8) == "mixed"  # threes, then twos: 3 + 3 is no evidence of twos
+    assert cad("x." * 8 + "x..." + "x." * 4) == "twos"  # 4 (a missed change) is consistent with twos
     assert drawing_runs(np.array([True, False, True])).tolist() == [1, 2, 1]
+
+
+def _moving_pairs(residual: list[float], moved: bool = True) -> PairMotion:
+    r = np.asarray(residual, np.float32)
+    m = len(r)
+    return PairMotion(
+        raw=r * 2, residual=r, warp=np.zeros((m, 2, 3), np.float32), camera=np.full(m, 1.0 if moved else 0.0),
+        moved=np.full(m, moved), changed=r >= NOISE_FLOOR, flash=np.zeros(m, bool), subject=np.zeros(m, np.float32),
+        changed_area=np.zeros(m, np.float32), width=128,
+    )  # fmt: skip
+
+
+def test_residual_split_needs_two_separated_groups():
+    # a shake: held pairs leave 5-12 of residual, new drawings on threes 16-47 (no single gap of 1.8x)
+    held = [8.0, 5.9, 8.6, 6.5, 7.2, 5.5, 6.5, 8.6, 6.2, 6.6, 6.9, 7.9, 6.3, 11.8, 7.6, 6.1]
+    new = [26.4, 25.5, 30.1, 16.1, 35.4, 42.7, 27.8, 23.7]
+    floor = residual_split(np.sort(np.array(held + new)))
+    assert floor is not None and 11.8 < floor < 16.1
+    # a continuous spread (ones with small and large changes) has no split
+    assert residual_split(np.sort(np.array([5.5, 6.5, 7.5, 9.0, 10.5, 12.0, 14.0, 16.0, 19.0, 23.0]))) is None
+
+
+def test_drawings_under_the_moving_floor_are_found_by_their_period():
+    rng = np.random.default_rng(3)
+    # twos under a shake: the new drawings leave 3.5-5 (under the raised floor), the holds 1-2.5
+    twos = [float(rng.uniform(1.0, 2.5)) if k % 2 == 0 else float(rng.uniform(3.5, 5.0)) for k in range(40)]
+    reading = shot_cadence(_moving_pairs(twos), 24.0)
+    assert reading.cadence == "twos" and "period" in reading.note
+    assert reading.changed.tolist() == [k % 2 == 1 for k in range(40)]
+    # a held picture under a shake: residuals of the same range in no order stay held
+    held = [float(x) for x in rng.uniform(1.0, 5.0, 40)]
+    assert periodic_changes(_moving_pairs(held)) is None
+    assert shot_cadence(_moving_pairs(held), 24.0).cadence == "held"
+    # with a still camera the period is not looked for (the fixed floor already sees every change)
+    assert periodic_changes(_moving_pairs(twos, moved=False)) is None
+
+
+def _push_in(n: int, rate: float) -> np.ndarray:
+    """(n, 72, 128) gray views of one held drawing (flat sky and ground, a figure pointing) zoomed in by
+    ``rate`` per frame about the centre: its few outlines move a fraction of a pixel per frame."""
+    base = np.full((120, 200), 150, np.float32)
+    cv2.rectangle(base, (0, 80), (200, 120), 110.0, -1)
+    cv2.ellipse(base, (100, 60), (12, 25), 0, 0, 360, 40.0, 2, cv2.LINE_AA)
+    cv2.line(base, (88, 50), (60, 35), 40.0, 2, cv2.LINE_AA)
+    out = []
+    for t in range(n):
+        s = rate**t
+        m = np.array([[s, 0.0, 64 - s * 100], [0.0, s, 36 - s * 60]], np.float64)
+        out.append(cv2.warpAffine(base, m, (128, 72), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return np.stack(out).astype(np.float32)
+
+
+def test_a_slow_push_in_on_a_held_drawing_is_held():
+    gray = _push_in(40, 1.006)
+    pm = analyse_pairs(gray, flow=False)
+    assert pm.changed.sum() >= 20  # the pair analysis alone reads the zoom as redrawing
+    assert slow_camera_holds(pm, gray, pm.changed).sum() <= 2
+    assert shot_cadence(pm, 24.0, gray=gray).cadence == "held"
+    # a drawing change under the same push-in is kept: a bar redrawn on threes
+    drawn = gray.copy()
+    for t in range(40):
+        tip = (int(40 + 16 * np.cos(0.8 * (t // 3))), int(20 + 16 * np.sin(0.8 * (t // 3))))
+        cv2.line(drawn[t], (40, 20), tip, 250.0, 3)
+    pm = analyse_pairs(drawn, flow=False)
+    assert shot_cadence(pm, 24.0, gray=drawn).cadence == "threes"
+
+
+def test_short_shots_read_from_what_changed():
+    base = cv2.cvtColor(cel_picture(7, 128, 72), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    # snow: a few 2 px flakes drift over one held drawing
+    rng = np.random.default_rng(0)
+    flakes = rng.uniform([0, 0], [124, 68], (12, 2))
+    snow = []
+    for t in range(3):
+        img = base.copy()
+        for x, y in flakes + [1.5 * t, 2.0 * t]:
+            cv2.circle(img, (int(x), int(y)), 1, 255.0, -1)
+        snow.append(img)
+    gray = np.stack(snow)
+    pm = analyse_pairs(gray, flow=False)
+    assert pm.changed.any()
+    reading = shot_cadence(pm, 24.0, gray=gray)
+    assert reading.cadence == "held" and "specks" in reading.note
+    # a new pose on every one of 4 frames: a big figure redrawn each frame
+    poses = []
+    for t in range(4):
+        img = base.copy()
+        cv2.ellipse(img, (64, 36), (30, 14), 40 * t, 0, 360, 20.0, -1)
+        poses.append(img)
+    gray = np.stack(poses)
+    reading = shot_cadence(analyse_pairs(gray, flow=False), 24.0, gray=gray)
+    assert reading.cadence == "ones"
+    # without the frames nothing can be said
+    assert shot_cadence(analyse_pairs(gray, flow=False), 24.0).cadence == "unknown"
 
 
 def test_still_image_pan_and_limited_animation_on_hand_made_frames():
