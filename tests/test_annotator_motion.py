@@ -12,12 +12,22 @@ import pytest
 from typer.testing import CliRunner
 
 from annotator.base import Expert, ShotInput
-from annotator.camera import CameraExpert, camera_path, classify_camera, jitter, speed_class
+from annotator.camera import (
+    CameraExpert,
+    CameraPath,
+    StepMotion,
+    camera_path,
+    classify_camera,
+    jitter,
+    measure_step,
+    speed_class,
+)
 from annotator.evaluate import ExpertsAnnotator, evaluate_caption, shot_truth
 from annotator.fusion import fuse
 from annotator.timing import TimingExpert, classify_timing
 from pipeline.footage_labels import FootageLabel, ShotLabel, Span
 from pipeline.frames import TINY_SIZE, AnalysisFrames
+from pipeline.scores import score_shot
 from pipeline.scores.motion import NOISE_FLOOR, PairMotion, analyse_pairs
 from pipeline.scores.registry import ScoreContext
 from pipeline.scores.timing import classify_cadence, drawing_changes, drawing_runs
@@ -157,6 +167,67 @@ def test_camera_abstains_on_a_flat_changing_picture():
     assert classify_camera(camera_path(black, 24.0), jitter(black)).movement == "static"
 
 
+def test_camera_move_after_a_long_hold_is_the_shots_movement():
+    """A tilt that starts two thirds into the shot: the sustained (median) motion is still, a clean run decides."""
+    gray = view_sequence(textured(4), 60, lambda t: (1.0, 0.0, 1.2 * max(0, t - 40)))
+    verdict = classify_camera(camera_path(gray, 24.0), jitter(gray))
+    assert verdict.movement == "tilt_up", verdict.evidence
+    assert verdict.evidence["run_frames"] >= 18
+
+
+def test_a_whip_into_the_next_shot_leaves_a_still_shot_static():
+    """Motion confined to the last few frames of a long still shot (a whip) is not the shot's movement."""
+    gray = view_sequence(textured(5), 72, lambda t: (1.0, 2.0 * max(0, t - 66) ** 1.5, 0.0))
+    path = camera_path(gray, 24.0)
+    assert abs(path.net()[0]) > 10  # the whip is measured ...
+    verdict = classify_camera(path, jitter(gray))
+    assert verdict.movement == "static", verdict.evidence  # ... but it is not the shot's movement
+
+
+def test_sustained_motion_needs_steps_that_agree():
+    def path(txs: list[float]) -> CameraPath:
+        steps = tuple(
+            StepMotion(6 * i, 6 * i + 6, tx, 0.0, 0.0, 0.0, 1.0, 100, True) for i, tx in enumerate(txs)
+        )
+        return CameraPath(steps, 128, 72, 24.0, 6 * len(txs) + 1)
+
+    steady = path([1.0, 1.1, 0.9, 1.0])
+    assert steady.sustained()[0] == pytest.approx(steady.net()[0], rel=0.15) and steady.net()[0] > 3.5
+    burst = path([0.0, 0.0, 0.0, 0.0, 9.0])  # one step moves: a head turn, redrawn speed lines
+    assert burst.net()[0] == pytest.approx(9.0) and burst.sustained()[0] == 0.0
+    # the median and the mean point different ways: no direction is sustained
+    assert path([0.5, 0.6, -3.0]).sustained()[0] == 0.0
+    assert path([1.6, -1.9, -1.3, 0.7]).sustained()[0] == pytest.approx(-0.9)  # the smaller of the two
+
+
+def test_push_in_toward_an_off_centre_point_is_a_zoom():
+    """A push-in toward a point right of centre also translates the centre; it is still zoom_in, not complex."""
+    q = (45.0, 10.0)  # the fixed point, relative to the view centre (inside the 128 x 72 picture)
+
+    def move(t: int) -> tuple[float, float, float]:
+        s = 1.012**t
+        return s, q[0] * (1 - s), q[1] * (1 - s)
+
+    gray = view_sequence(textured(6, 320, 240), 36, move)
+    path = camera_path(gray, 24.0)
+    tx, _, ls, _ = path.net()
+    # the translation is comparable to the zoom: read as pan + zoom this would be complex
+    assert abs(tx) > 0.6 * abs(ls) * path.radius
+    verdict = classify_camera(path, jitter(gray))
+    assert verdict.movement == "zoom_in", verdict.evidence
+
+
+def test_fast_zoom_is_re_measured_frame_by_frame():
+    """A zoom too fast for one step (x1.6 over 7 frames) is measured across single frames instead."""
+    gray = view_sequence(textured(7, 320, 240), 8, lambda t: (1.07**-t, 0.0, 0.0))
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    assert not measure_step(dis, gray[0], gray[7], 0, 7).reliable
+    path = camera_path(gray, 24.0)
+    assert path.reliable_share == 1.0
+    verdict = classify_camera(path, jitter(gray))
+    assert verdict.movement == "zoom_out", verdict.evidence
+
+
 def test_speed_classes():
     assert speed_class(0.05) == "slow" and speed_class(0.2) == "medium" and speed_class(0.9) == "fast"
 
@@ -204,8 +275,49 @@ def test_timing_expert_separates_drawings_from_camera(step, pan, expected):
 def test_timing_abstains_on_short_and_high_rate_shots():
     v = classify_timing(analyse_pairs(animated(4, 1)), 24.0)
     assert v.timing is None and "shorter" in v.reason
+    # with the frames: a small bar redrawn on each of 4 frames is neither specks nor a big new pose
+    gray = animated(4, 1)
+    v = classify_timing(analyse_pairs(gray), 24.0, gray=gray)
+    assert v.timing is None and "shorter" in v.reason
     v = classify_timing(analyse_pairs(animated(30, 2)), 59.94)
     assert v.timing is None and "pulldown" in v.reason
+
+
+def test_timing_abstains_under_a_full_frame_effect_layer():
+    """Fire over the whole picture redrawn on every frame, a figure on twos under it: the character's cadence
+    is hidden, so the expert abstains -- the same way whether or not the scoring stage ran first."""
+    rng = np.random.default_rng(2)
+    gray = []
+    for t in range(36):
+        flames = cv2.resize(
+            rng.uniform(40, 230, (9, 16)).astype(np.float32), (128, 72), interpolation=cv2.INTER_CUBIC
+        )
+        cv2.ellipse(flames, (64, 40), (14, 24), 20 * (t // 2), 0, 360, 10.0, -1)
+        gray.append(flames)
+    frames = make_frames(np.stack(gray))
+    shot = ShotInput(frames=frames, start=0, end=35, ctx=ScoreContext())
+    verdict = TimingExpert().read(shot)
+    assert verdict.timing is None and "full-frame layer" in verdict.reason
+    scored = ShotInput(frames=frames, start=0, end=35, ctx=ScoreContext(), scores=score_shot(frames, 0, 35))
+    assert scored.scores.cadence == "ones"  # the picture does change on every frame
+    assert TimingExpert().read(scored).timing is None
+    # a character redrawn on every frame over a still background is tagged
+    assert (
+        TimingExpert().read(ShotInput(make_frames(animated(36, 1)), 0, 35, ScoreContext())).timing == "ones"
+    )
+
+
+def test_timing_tags_a_short_shot_held_when_only_specks_move():
+    base = textured(5)[:72, :128].astype(np.float32)
+    flakes = np.random.default_rng(1).uniform([0, 0], [124, 68], (10, 2))
+    snow = []
+    for t in range(3):
+        img = base.copy()
+        for x, y in flakes + [1.5 * t, 2.0 * t]:
+            cv2.circle(img, (int(x), int(y)), 1, 255.0, -1)
+        snow.append(img)
+    v = TimingExpert().read(ShotInput(make_frames(np.stack(snow)), 0, 2, ScoreContext()))
+    assert v.timing == "held" and v.timing_confidence == 0.5 and "specks" in v.reason
 
 
 def test_experts_satisfy_the_protocol():

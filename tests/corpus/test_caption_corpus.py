@@ -56,9 +56,11 @@ def test_camera_movement_accuracy(report):
         f"{f.accuracy_all:.3f} over all {f.labelled} single-movement shots; confusion {f.confusion}"
     )
     assert f.labelled >= 50
-    assert f.accuracy >= 0.85 and f.coverage >= 0.7 and f.accuracy_all >= 0.65
-    # the two most common truths are read well
-    assert f.confusion["static"].get("static", 0) >= 25
+    # measured 0.875 answered, coverage 0.982, 0.860 over all 57 (target: >= 0.85 with abstentions as misses)
+    assert f.accuracy >= 0.85 and f.coverage >= 0.95 and f.accuracy_all >= 0.85
+    # the common truths are read well: still shots, and push-ins / pull-backs (drawn and camera)
+    assert f.confusion["static"].get("static", 0) >= 30
+    assert f.confusion["zoom_in"].get("zoom_in", 0) >= 7 and f.confusion["zoom_out"].get("zoom_out", 0) >= 3
 
 
 def test_timing_accuracy(report):
@@ -68,6 +70,9 @@ def test_timing_accuracy(report):
         f"\nmotion.timing: accuracy {f.accuracy:.3f} over {f.answered} answered, coverage {f.coverage:.3f}, "
         f"{f.accuracy_all:.3f} over all {f.labelled}; majority answer {majority:.3f}; confusion {f.confusion}"
     )
-    assert f.accuracy >= 0.7 and f.coverage >= 0.85 and f.accuracy_all >= 0.63
+    # measured 0.812 over 69 answered, coverage 0.945, 0.767 over all 73
+    assert f.accuracy >= 0.78 and f.coverage >= 0.92 and f.accuracy_all >= 0.74
     assert f.accuracy_all > 2 * majority
     assert f.confusion["threes"].get("threes", 0) >= 10
+    # 2-4 frame shots where only snow or a crowd texture moves are held, not abstained on
+    assert f.confusion["held"].get("held", 0) >= 15
