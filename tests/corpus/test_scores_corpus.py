@@ -69,7 +69,7 @@ def test_timing_accuracy_against_labels(corpus):
         f"timing accuracy: all {acc['all']:.3f} ({len(pairs['all'])} shots), 2D anime/cartoon {acc['anime']:.3f} "
         f"({len(pairs['anime'])}); majority answer {majority:.3f}; confusion {dict(Counter(pairs['all']))}"
     )
-    assert acc["all"] >= 0.58 and acc["anime"] >= 0.62 and acc["all"] > 1.8 * majority
+    assert acc["all"] >= 0.75 and acc["anime"] >= 0.79 and acc["all"] > 2.5 * majority
 
 
 def test_limited_animation_is_not_a_still_and_a_frozen_still_is(corpus):
