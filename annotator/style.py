@@ -1,4 +1,5 @@
-"""The style expert: style.medium = 2d_cel from what cel painting leaves: flat fills inside hard edges.
+"""The style expert: style.medium = 2d_cel from what cel painting leaves (flat fills inside hard edges), and
+3dcg from what a whole video of renders shows (no cel picture anywhere, soft edges, a new picture every frame).
 
 Cel animation paints each region in one flat colour (plus one or two hard-edged shadow tones) inside inked
 outlines. A 3D renderer shades every surface continuously, textures it and blurs it with depth and motion, so
@@ -18,9 +19,31 @@ Measured on the 74 labelled shots of the development clips (issue #5; ``anicurat
 ``tests/corpus/test_picture_experts_corpus.py``): the 14 measurable 3DCG shots reach a cel-tile share of 0.06
 (the other 7 are title cards and black); 24 of the 45 JP cel shots reach 0.14-0.96 and are voted, the other
 21 measure 0-0.11 -- Vinland's dithered GIF, the dark and detailed Gojo clips, Blast Burn's glow and blur
-shots -- and look like 3DCG on this and every other statistic tried (whole-picture flat share, uniform
-neighbourhoods, gradient-band shares, colour counts, ink-ridge density, block plane fits). So the expert
-**never votes ``3dcg``**: missing cel evidence is shared by 3DCG and busy cel. Western 2D cartoons and flat
+shots -- and look like 3DCG on this and every other per-shot statistic tried (whole-picture flat share,
+uniform neighbourhoods, gradient-band shares, colour counts, ink-ridge density, block plane fits; and on the
+128 px analysis frames: frame-to-frame change, dense-flow warp residuals and how much of the change the flow
+explains, flow smoothness, thumb texture, the timing cadence -- Gojo and Blast Burn's effects are on ones
+too). So a *shot* is never voted ``3dcg`` from its own evidence: missing cel evidence is shared by 3DCG and
+busy cel.
+
+The **video-level 3DCG rule** (:func:`video_medium_stats`, computed once per video): ``VIDEO_SAMPLES`` source
+pictures spread over the whole video; the video is 3DCG-like when none of them is a cel picture (every
+cel-tile share < ``CEL_TILES``), their median hard-edge share is < ``VIDEO_3D_EDGES`` (renders shade and
+blur their contours; line art and dithering are hard) and fewer than ``VIDEO_3D_HELD`` of its frame pairs
+repeat the picture (3DCG renders every frame; limited animation holds drawings). In a 3DCG-like video every
+shot without cel evidence of its own is voted ``3dcg`` at ``VIDEO_3D_CONFIDENCE``, plain, dark and untiled
+ones (title cards, black) at ``PLAIN_3D_CONFIDENCE``: the medium is the video's. Each condition alone is
+met by some cel video; all three only by Sintel: measured (8 pictures per video, the 28 labelled clips)
+Sintel 0.05 / 0.034 / 0.22 (re-encoded at crf 38, 240 or 960 px wide: edge share 0.023-0.038, still
+voted); the cel videos without a cel picture have edge shares 0.130 (Gojo), 0.152 (Vinland), 0.185 (Gojo
+sub-clip), 0.236 (We Bare Bears) and kept >= 0.12 when re-encoded the same ways; the softest cel videos
+(Anohana 0.052, Sakura Quest 0.075, the calm Pokemon clips 0.053-0.070) show cel pictures (max share >= 0.17)
+and hold 0.39-1.0 of their pairs. Big Buck Bunny (0.136, fur and hard contours) and the Pokemon 3D set
+(0.279, held 0.92) are not 3DCG-like and abstain. A *mixed* video keeps both media possible: a cel shot in
+a 3DCG-like video keeps its own 2d_cel vote (the shot rule runs first), and a 2D show with 3DCG shots (mecha,
+crowds) has cel pictures, so it is not 3DCG-like and its 3DCG shots abstain rather than being called cel
+(hybrid_2d_3d is never voted). The rule rests on one 3DCG video of the corpus: it is a prior, not
+a detector, and its thresholds sit where the measured margins are widest. Western 2D cartoons and flat
 motion graphics are flat-filled inside hard edges too and are voted ``2d_cel`` (South Park 2 of 3 shots, Mars
 Express 1 of 5): tradition and technique are beyond these statistics. On synthetic footage (painted
 backgrounds, soft-shaded characters) about half the shots are voted, all correctly.
@@ -38,7 +61,9 @@ decode's stills: per shot, the thumb flat share inside ``[CEL_MIN, CEL_MAX]``; p
 flat share >= ``VIDEO_CEL_MIN`` (a weaker vote: it assumes one medium per video).
 
 This expert reads source pixels: it opens ``ShotInput.video_path`` to decode ``SOURCE_SAMPLES`` frames per
-shot (costing about one more decode of the video where shots are short or keyframes sparse).
+shot (costing about one more decode of the video where shots are short or keyframes sparse), and
+``VIDEO_SAMPLES`` more once per video (a window of a long video, where the curate job decodes in windows)
+when a shot has no cel vote.
 """
 
 from __future__ import annotations
@@ -100,6 +125,19 @@ CEL_TILES = 0.12
 SURE_CEL_TILES = 0.4
 CEL_CONFIDENCE = 0.65
 MAX_CEL_CONFIDENCE = 0.85
+#: The video-level 3DCG rule (:func:`video_medium_stats`): ``VIDEO_SAMPLES`` source pictures evenly spaced
+#: over the video; it is 3DCG-like when none of them is a cel picture (cel-tile share < ``CEL_TILES``), their
+#: median hard-edge share is below ``VIDEO_3D_EDGES`` and fewer than ``VIDEO_3D_HELD`` of the video's frame
+#: pairs repeat the picture (thumb mean |difference| < ``HELD_DIFF`` levels; plain frames and cuts --
+#: differences >= ``CUT_DIFF`` -- left out). Its shots without cel evidence of their own are voted 3dcg at
+#: ``VIDEO_3D_CONFIDENCE`` (``PLAIN_3D_CONFIDENCE`` for plain, dark or untiled shots: title cards, black).
+VIDEO_SAMPLES = 8
+VIDEO_3D_EDGES = 0.06
+VIDEO_3D_HELD = 0.5
+HELD_DIFF = 0.5
+CUT_DIFF = 30.0
+VIDEO_3D_CONFIDENCE = 0.6
+PLAIN_3D_CONFIDENCE = 0.55
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -243,6 +281,84 @@ def source_style_stats(shot: ShotInput) -> SourceStats | None:
     )
 
 
+@dataclass(frozen=True)
+class VideoMediumStats:
+    """Video-level medium evidence: the largest cel-tile share and the median hard-edge share of the usable
+    ones among ``read`` source pictures spread over the video, and the share of its frame pairs that repeat
+    the picture (held; ``None`` without comparable pairs)."""
+
+    max_cel_tiles: float
+    edges: float
+    held_share: float | None
+    pictures: int
+    read: int
+
+    @property
+    def is_3dcg(self) -> bool:
+        """The video-level 3DCG rule (see the module docstring): no cel picture, soft edges, few holds."""
+        return (
+            self.pictures >= VIDEO_SAMPLES // 2
+            and self.max_cel_tiles < CEL_TILES
+            and self.edges < VIDEO_3D_EDGES
+            and self.held_share is not None
+            and self.held_share < VIDEO_3D_HELD
+        )
+
+
+class _LumaFrames:
+    """(N, h, w) float32 luma of (N, h, w, 3) RGB thumbs, converted a slice at a time."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        return self.rgb[index].astype(np.float32) @ _LUMA
+
+
+def held_pair_share(gray: np.ndarray) -> float | None:
+    """Share of the consecutive pairs of (N, h, w) luma thumbs whose mean absolute difference is below
+    ``HELD_DIFF`` (the picture repeats), among pairs of non-plain frames that are not cuts (difference below
+    ``CUT_DIFF``); ``None`` without such pairs."""
+    if len(gray) < 2:
+        return None
+    diff = np.empty(len(gray) - 1, np.float64)
+    plain = np.empty(len(gray), bool)
+    for lo in range(0, len(gray), 256):  # in chunks: a long video's float thumbs would not fit at once
+        g = np.asarray(gray[lo : lo + 257], np.float32)
+        diff[lo : lo + len(g) - 1] = np.abs(np.diff(g, axis=0)).mean(axis=(1, 2))
+        plain[lo : lo + len(g)] = g.reshape(len(g), -1).std(axis=1) < PLAIN_STD
+    usable = ~plain[1:] & ~plain[:-1] & (diff < CUT_DIFF)
+    if not usable.any():
+        return None
+    return float((diff[usable] < HELD_DIFF).mean())
+
+
+def video_medium_stats(shot: ShotInput) -> VideoMediumStats | None:
+    """:class:`VideoMediumStats` of the video (the analysis frames) ``shot`` belongs to; ``None`` without a
+    source file. Raises :class:`pipeline.decode.VideoError` when the file cannot be read."""
+    if shot.video_path is None:
+        return None
+    from annotator.source_frames import read_source_frames
+
+    frames, layout = shot.frames, shot.view.layout
+    n = len(frames)
+    local = np.unique(np.linspace(0, n - 1, VIDEO_SAMPLES + 2)[1:-1].round().astype(int))
+    box = layout.source_box if layout.thumb_size[0] and layout.thumb_size[1] else None
+    pictures = read_source_frames(shot.video_path, [int(frames.pts[i]) for i in local], SOURCE_WIDTH, box)
+    stats = [s for s in (picture_stats(p.image) for p in pictures) if s is not None]
+    held = held_pair_share(_LumaFrames(layout.crop(frames.thumb)))
+    return VideoMediumStats(
+        max_cel_tiles=max((s.cel_tiles for s in stats), default=0.0),
+        edges=float(np.median([s.edges for s in stats])) if stats else 0.0,
+        held_share=held,
+        pictures=len(stats),
+        read=len(pictures),
+    )
+
+
 def style_stats(shot: ShotInput) -> StyleStats | None:
     """Flat share of the shot's non-plain, lit sampled thumbs; ``None`` when no sampled frame qualifies."""
     view = shot.view
@@ -284,22 +400,45 @@ class StyleExpert:
             source = source_style_stats(shot)
         except VideoError as exc:
             return self.annotate_measured(shot, None, f"source pictures unreadable ({exc.reason}); ")
-        return self.annotate_measured(shot, source)
+        video = None
+        if source is not None and not (source.pictures and source.is_cel):
+            video = shot.ctx.video_cached(shot.frames, "style.video_medium", lambda: _video_medium(shot))
+        return self.annotate_measured(shot, source, video=video)
 
     def annotate_measured(
-        self, shot: ShotInput, source: SourceStats | None, fallback_note: str = "no source file; "
+        self,
+        shot: ShotInput,
+        source: SourceStats | None,
+        fallback_note: str = "no source file; ",
+        video: VideoMediumStats | None = None,
     ) -> ExpertOutput:
         """The vote for ``shot`` given its already measured :func:`source_style_stats` (``None``: decide from
-        the thumbs and stills, with ``fallback_note`` heading the abstention reason)."""
+        the thumbs and stills, with ``fallback_note`` heading the abstention reason) and, optionally, its
+        video's :func:`video_medium_stats` (the video-level 3DCG rule for shots without cel evidence)."""
         out = ExpertOutput()
         if source is None:
             self._from_thumbs(shot, out, fallback_note)
         else:
-            self._from_source(source, out)
+            self._from_source(source, out, video)
         return out
 
-    def _from_source(self, source: SourceStats, out: ExpertOutput) -> None:
+    def _vote_video_3dcg(self, video: VideoMediumStats, out: ExpertOutput, confidence: float) -> None:
+        out.vote(
+            "style.medium",
+            "3dcg",
+            confidence,
+            self.name,
+            video_max_cel_tiles=video.max_cel_tiles,
+            video_edge_share=video.edges,
+            video_held_share=video.held_share if video.held_share is not None else -1.0,
+            video_pictures=video.pictures,
+        )
+
+    def _from_source(self, source: SourceStats, out: ExpertOutput, video: VideoMediumStats | None) -> None:
         if source.pictures == 0:
+            if video is not None and video.is_3dcg:
+                self._vote_video_3dcg(video, out, PLAIN_3D_CONFIDENCE)
+                return
             out.abstain(
                 "style.medium",
                 self.name,
@@ -319,11 +458,15 @@ class StyleExpert:
                 pictures=source.pictures,
             )
             return
+        if video is not None and video.is_3dcg:
+            self._vote_video_3dcg(video, out, VIDEO_3D_CONFIDENCE)
+            return
         out.abstain(
             "style.medium",
             self.name,
             f"cel tiles {source.cel_tiles:.2f} < {CEL_TILES} (fill share {source.fill:.2f}, hard-edge share "
-            f"{source.edges:.3f}): 3DCG and detailed, dark or effects-heavy cel both look like this",
+            f"{source.edges:.3f}): 3DCG and detailed, dark or effects-heavy cel both look like this"
+            + ("" if video is None else f"; video not 3DCG-like ({_video_note(video)})"),
         )
 
     def _from_thumbs(self, shot: ShotInput, out: ExpertOutput, prefix: str) -> None:
@@ -365,3 +508,22 @@ class StyleExpert:
         else:
             reasons.append(f"video fills flat share {video.flat_share:.2f} < {VIDEO_CEL_MIN}")
         out.abstain("style.medium", self.name, prefix + "; ".join(reasons))
+
+
+def _video_medium(shot: ShotInput) -> VideoMediumStats | None:
+    """:func:`video_medium_stats`, ``None`` when the file cannot be read (the shot then only lacks the video
+    rule)."""
+    from pipeline.decode import VideoError
+
+    try:
+        return video_medium_stats(shot)
+    except VideoError:
+        return None
+
+
+def _video_note(video: VideoMediumStats) -> str:
+    held = "n/a" if video.held_share is None else f"{video.held_share:.2f}"
+    return (
+        f"max cel tiles {video.max_cel_tiles:.2f} of {video.pictures} pictures, edge share {video.edges:.3f}, "
+        f"held pairs {held}; 3DCG needs < {CEL_TILES}, < {VIDEO_3D_EDGES}, < {VIDEO_3D_HELD}"
+    )

@@ -21,16 +21,24 @@ from annotator.style import (
     CEL_MIN,
     CEL_TILES,
     MAX_CEL_CONFIDENCE,
+    PLAIN_3D_CONFIDENCE,
     SOURCE_WIDTH,
+    VIDEO_3D_CONFIDENCE,
+    VIDEO_3D_EDGES,
+    VIDEO_3D_HELD,
     VIDEO_CEL_MIN,
     VIDEO_CONFIDENCE,
+    SourceStats,
     StyleExpert,
+    VideoMediumStats,
     flat_share,
+    held_pair_share,
     interior_flat_share,
     picture_stats,
     source_pts,
     source_style_stats,
     style_stats,
+    video_medium_stats,
 )
 from annotator.text import KIND_VALUES, TextExpert
 from annotator.vfx import VfxExpert, find_video_flashes
@@ -313,6 +321,90 @@ def test_style_votes_from_source_pictures(tmp_path: Path) -> None:
     out = expert.annotate(ShotInput(frames, 0, 23, ScoreContext(), video_path=tmp_path / "gone.mp4"))
     assert not out.votes and out.abstentions[0].reason.startswith("source pictures unreadable")
     assert SOURCE_WIDTH == 480
+
+
+def test_held_pair_share_counts_repeated_pictures_but_not_cuts_or_plain_frames() -> None:
+    moving = [rendered_frame(4 * t).astype(np.float32) @ _LUMA for t in range(12)]
+    assert held_pair_share(np.stack(moving)) == 0.0
+    twos = [moving[t // 2] for t in range(12)]
+    assert held_pair_share(np.stack(twos)) == pytest.approx(6 / 11)
+    # a cut (a whole new picture) and plain frames (black, a flat card) are no pairs to judge
+    cut = np.stack(moving[:6] + [255 - m for m in moving[6:]])
+    assert held_pair_share(cut) == 0.0
+    plain = np.full((72, 128), 16.0, np.float32)
+    assert held_pair_share(np.stack([plain] * 6 + moving[:4])) == 0.0
+    assert held_pair_share(np.stack([plain] * 6)) is None
+    assert held_pair_share(np.stack(moving[:1])) is None
+
+
+def test_video_medium_rule_needs_no_cel_picture_soft_edges_and_few_holds() -> None:
+    soft = VideoMediumStats(max_cel_tiles=0.05, edges=0.03, held_share=0.2, pictures=8, read=8)
+    assert soft.is_3dcg
+    for name, stats in (
+        ("a cel picture", VideoMediumStats(CEL_TILES, 0.03, 0.2, 8, 8)),
+        ("hard edges", VideoMediumStats(0.05, VIDEO_3D_EDGES, 0.2, 8, 8)),
+        ("limited animation", VideoMediumStats(0.05, 0.03, VIDEO_3D_HELD, 8, 8)),
+        ("no pairs", VideoMediumStats(0.05, 0.03, None, 8, 8)),
+        ("too few pictures", VideoMediumStats(0.05, 0.03, 0.2, 3, 8)),
+    ):
+        assert not stats.is_3dcg, name
+    expert = StyleExpert()
+    frames = analysis_frames([rendered_frame(t) for t in range(12)])
+    # a cel shot keeps its own vote in a 3DCG-like video (a mixed video stays possible) ...
+    cel = SourceStats(cel_tiles=0.5, fill=0.6, edges=0.1, pictures=3, read=3)
+    assert [v.values for v in expert.annotate_measured(shot(frames), cel, video=soft).votes] == [("2d_cel",)]
+    # ... a shot without cel evidence takes the video's medium, a plain one (title card, black) less surely
+    busy = SourceStats(cel_tiles=0.02, fill=0.2, edges=0.03, pictures=3, read=3)
+    out = expert.annotate_measured(shot(frames), busy, video=soft)
+    assert [(v.values, v.confidence) for v in out.votes] == [(("3dcg",), VIDEO_3D_CONFIDENCE)]
+    assert out.votes[0].evidence["video_edge_share"] == pytest.approx(0.03)
+    plain = SourceStats(0.0, 0.0, 0.0, 0, 3)
+    out = expert.annotate_measured(shot(frames), plain, video=soft)
+    assert [(v.values, v.confidence) for v in out.votes] == [(("3dcg",), PLAIN_3D_CONFIDENCE)]
+    # without a 3DCG-like video, the same shots abstain
+    held = VideoMediumStats(0.05, 0.03, 0.8, 8, 8)
+    out = expert.annotate_measured(shot(frames), busy, video=held)
+    assert not out.votes and "video not 3DCG-like" in out.abstentions[0].reason
+    assert not expert.annotate_measured(shot(frames), busy).votes
+    assert not expert.annotate_measured(shot(frames), plain, video=held).votes
+
+
+def test_style_votes_3dcg_on_a_rendered_video_that_moves_every_frame(tmp_path: Path) -> None:
+    expert = StyleExpert()
+
+    def render(t: int) -> np.ndarray:
+        return rendered_frame(8 * t, 640, 360)  # the sphere moves 8 px (1.6 thumb px) a frame
+
+    card = np.full((360, 640, 3), 20, np.uint8)
+    path = write_gop_video(tmp_path / "render.mp4", [render(t) for t in range(30)] + [card] * 10)
+    frames = decode_analysis_frames(path)
+    ctx = ScoreContext()
+    video = video_medium_stats(ShotInput(frames, 0, 29, ctx, video_path=path))
+    assert video is not None and video.is_3dcg and video.held_share == 0.0, video
+    out = expert.annotate(ShotInput(frames, 0, 29, ctx, video_path=path))
+    assert [(v.values, v.confidence) for v in out.votes] == [(("3dcg",), VIDEO_3D_CONFIDENCE)], (
+        out.abstentions
+    )
+    out = expert.annotate(ShotInput(frames, 30, 39, ctx, video_path=path))  # the black card
+    assert [(v.values, v.confidence) for v in out.votes] == [(("3dcg",), PLAIN_3D_CONFIDENCE)], (
+        out.abstentions
+    )
+    # the same pictures held on threes (limited animation), and a moving cel video: no 3dcg
+    for name, images, voted in (
+        ("held", [render(t // 3) for t in range(30)], []),
+        ("cel", [cel_frame(t, 640, 360) for t in range(30)], [("2d_cel",)]),
+    ):
+        p = write_gop_video(tmp_path / f"{name}.mp4", images)
+        f = decode_analysis_frames(p)
+        out = expert.annotate(ShotInput(f, 0, len(f) - 1, ScoreContext(), video_path=p))
+        assert [v.values for v in out.votes] == voted, (name, out.abstentions)
+        if not voted:
+            assert (
+                "video not 3DCG-like" in out.abstentions[0].reason
+                and "held pairs 0.6" in out.abstentions[0].reason
+            )
+    # no source file: no video rule
+    assert video_medium_stats(ShotInput(frames, 0, 29, ctx)) is None
 
 
 # ------------------------------------------------------------------------------------------- framing

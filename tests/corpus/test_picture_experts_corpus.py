@@ -2,12 +2,14 @@
 
 Clips: the only labelled in-shot flash (Blast Burn's impact frame at 79, letterboxed, CN logo bug), a cel
 clip flat enough for a style vote, the three 3DCG clips (Sintel, Big Buck Bunny, the Pokemon 3D set),
-a subtitled clip and a pillarboxed one with a title card. Printed with ``-s``: flash / impact recall and
-precision per shot, the style expert's cel-tile shares (source pictures) with the 3DCG / cel margin, layout
-accuracy, text votes. On all 28 labelled clips (measured the same way) these asserts hold too: flash/impact
-1/1 with no false flash, layout 74/74, and for style: no 2d_cel vote on any of the 21 3DCG shots (highest
-cel-tile share 0.06, threshold 0.12), 2d_cel on 24 of the 45 JP cel shots (lowest voted 0.14), on both South
-Park shots and on one of the 5 motion-graphics shots; no 3dcg vote anywhere.
+a subtitled clip and a pillarboxed one with a title card, and Vinland's dithered GIF (cel without a single
+cel picture, on ones: the video-level 3DCG rule's nearest miss besides Gojo). Printed with ``-s``: flash /
+impact recall and precision per shot, the style expert's cel-tile shares (source pictures) with the 3DCG /
+cel margin, its video-level medium evidence per clip, layout accuracy, text votes. On all 28 labelled clips
+(measured the same way) these asserts hold too: flash/impact 1/1 with no false flash, layout 74/74, and for
+style: no 2d_cel vote on any of the 21 3DCG shots (highest cel-tile share 0.06, threshold 0.12), 3dcg on the
+19 Sintel shots (video rule) and on no other clip, 2d_cel on 24 of the 45 JP cel shots (lowest voted 0.14),
+on both South Park shots and on one of the 5 motion-graphics shots.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ import pytest
 
 from annotator.base import ShotInput
 from annotator.framing import FramingExpert
-from annotator.style import CEL_TILES, SourceStats, StyleExpert, source_style_stats
+from annotator.style import (
+    CEL_TILES,
+    VIDEO_3D_EDGES,
+    SourceStats,
+    StyleExpert,
+    VideoMediumStats,
+    source_style_stats,
+    video_medium_stats,
+)
 from annotator.text import TextExpert
 from annotator.vfx import VfxExpert
 from pipeline.footage_labels import load_label
@@ -37,6 +47,7 @@ CLIPS = (
     "sintel_trailer_480x204",
     "realesrgan_onepiece_demo",
     "pokemon_evo-charmander-charmeleon",
+    "anime2sketch_vinland_1_color_half",
 )
 TWO_D = ("jp_cel_tv", "jp_cel_film", "western_2d")
 _EFFECT = {
@@ -83,7 +94,11 @@ def outputs(clips):
                     e, StyleExpert
                 ):  # the same as annotate(), keeping the measurements for the test
                     measured = source_style_stats(shot)
-                    outs[e.name] = e.annotate_measured(shot, measured)
+                    video = ctx.video_cached(
+                        frames, "style.video_medium", lambda shot=shot: video_medium_stats(shot)
+                    )
+                    outs[e.name] = e.annotate_measured(shot, measured, video=video)
+                    measured = (measured, video)
                 else:
                     outs[e.name] = e.annotate(shot)
                 spent[e.name] += time.perf_counter() - t0
@@ -104,19 +119,25 @@ def test_flashes_and_impact_frames(outputs) -> None:
     assert tp >= 1 and fp == 0 and fn == 0
 
 
-def test_style_votes_cel_only_on_cel_tiles(outputs) -> None:
+def test_style_votes_cel_only_on_cel_tiles_and_3dcg_only_in_3dcg_videos(outputs) -> None:
     tiles_3d: list[float] = []
     tiles_2d: list[float] = []
     votes_2d = shots_2d = 0
-    for label, _, shot, outs, stats in outputs:
+    votes_3d: dict[str, int] = {}
+    videos: dict[str, tuple[str, VideoMediumStats]] = {}
+    for label, _, shot, outs, (stats, video) in outputs:
         votes = outs["style"].votes
-        assert all(v.values == ("2d_cel",) for v in votes), (label.clip, shot.start, votes)
         assert isinstance(stats, SourceStats)  # every clip here has a readable source file
+        assert isinstance(video, VideoMediumStats)
+        videos[label.clip] = (label.style, video)
         if label.style == "3dcg":
-            assert not votes, (label.clip, shot.start)
+            assert all(v.values == ("3dcg",) for v in votes), (label.clip, shot.start, votes)
+            votes_3d[label.clip] = votes_3d.get(label.clip, 0) + bool(votes)
             if stats.pictures:
                 tiles_3d.append(stats.cel_tiles)
-        elif label.style in TWO_D:
+        else:
+            assert all(v.values == ("2d_cel",) for v in votes), (label.clip, shot.start, votes)
+        if label.style in TWO_D:
             shots_2d += 1
             votes_2d += bool(votes)
             assert bool(votes) == (stats.pictures > 0 and stats.cel_tiles >= CEL_TILES)
@@ -124,10 +145,25 @@ def test_style_votes_cel_only_on_cel_tiles(outputs) -> None:
                 tiles_2d.append(stats.cel_tiles)
     print(
         f"style cel-tile share: 3DCG {len(tiles_3d)} shots, max {max(tiles_3d):.3f} (threshold {CEL_TILES}); "
-        f"cel {sorted(round(v, 2) for v in tiles_2d)}; 2d_cel on {votes_2d} of {shots_2d} cel shots"
+        f"cel {sorted(round(v, 2) for v in tiles_2d)}; 2d_cel on {votes_2d} of {shots_2d} cel shots; "
+        f"3dcg votes per 3DCG clip {votes_3d}"
     )
+    for clip, (style, v) in sorted(videos.items()):
+        held = "n/a" if v.held_share is None else f"{v.held_share:.2f}"
+        print(
+            f"  video {clip[:34]:34s} {style:10s} 3DCG-like {v.is_3dcg!s:5s} max cel tiles {v.max_cel_tiles:.2f} "
+            f"edge share {v.edges:.3f} held pairs {held} ({v.pictures}/{v.read} pictures)"
+        )
     assert len(tiles_3d) >= 12 and max(tiles_3d) <= CEL_TILES / 2  # the margin the threshold keeps
     assert votes_2d >= 7  # measured 7 of 13: One Piece 2, Charmander 3, fist pump, Blast Burn's first shot
+    # the video rule: every Sintel shot (title cards and black included), and no other clip here
+    assert votes_3d.get("sintel_trailer_480x204.mp4") == 19, votes_3d
+    assert {clip for clip, (_, v) in videos.items() if v.is_3dcg} == {"sintel_trailer_480x204.mp4"}
+    sintel = videos["sintel_trailer_480x204.mp4"][1]
+    assert sintel.edges <= VIDEO_3D_EDGES * 0.7  # measured 0.034 against 0.06
+    # Vinland's GIF shows no cel picture and moves on every frame: only its hard edges keep it out
+    vinland = videos["anime2sketch_vinland_1_color_half.mp4"][1]
+    assert vinland.max_cel_tiles < CEL_TILES and vinland.edges >= 2 * VIDEO_3D_EDGES
 
 
 def test_layout_matches_every_label(outputs) -> None:
