@@ -2,14 +2,21 @@
 same files in the same run (the headline ratio), peak memory, and how time divides between stages.
 
 Default: 6 synthetic 10 s 640x360 videos, the default curate config, local runner (one process, so the
-stage breakdown adds up to the wall time) and Ray runner with all CPUs.
+stage breakdown adds up to its wall time) and Ray runner with all CPUs, twice: "ray" starts Ray and its
+workers (each worker imports torch and loads the models once), "ray-warm" reruns the same inputs into a new
+output folder on the workers the first run left up, which is the steady state of a long job. Memory is sampled from /proc every
+0.2 s over this process and all its descendants (Ray's GCS, raylet and workers), so the Ray figure includes
+the workers; ``ru_maxrss`` alone would only see the driver. CPU seconds (user + system, all threads, the same
+process tree) are printed too: on a shared, loaded machine the wall-clock ratio mostly measures the load, while
+"decode CPU / curate CPU" is the share of decode speed the job would reach on the same cores left to itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -18,60 +25,151 @@ from pipeline.decode import iter_frames, probe
 from pipeline.synthetic import SynthConfig, generate_footage
 
 
-def decode_seconds(videos: list[Path]) -> tuple[float, float]:
-    """(wall seconds, source seconds) to decode every frame of ``videos`` at full size with PyAV."""
-    t0 = time.perf_counter()
+def decode_seconds(videos: list[Path]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, source seconds) to decode every frame of ``videos`` at full size with PyAV."""
+    t0, c0 = time.perf_counter(), time.process_time()
     source = 0.0
     for v in videos:
         info = probe(v)
         n = sum(1 for _ in iter_frames(v))
         source += n / float(info.fps)
-    return time.perf_counter() - t0, source
+    return time.perf_counter() - t0, time.process_time() - c0, source
+
+
+def _tree(root: int) -> set[int]:
+    """``root`` and all its live descendants."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == pid and p not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    return tree
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of ``root`` (all its threads) and its live descendants (Ray's processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in _tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _tree_rss(root: int) -> tuple[int, int, int]:
+    """(RSS of ``root``, summed RSS of ``root`` and all its descendants, largest single descendant) in bytes."""
+    own = total = biggest = 0
+    for pid in _tree(root):
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                rss = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+        total += rss
+        if pid == root:
+            own = rss
+        else:
+            biggest = max(biggest, rss)
+    return own, total, biggest
+
+
+class MemorySampler:
+    """Peak RSS of this process, of its whole process tree, and of its largest descendant, while running."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        self.every = every
+        self.peak_own = self.peak_tree = self.peak_child = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        root = os.getpid()
+        while not self._stop.is_set():
+            own, total, child = _tree_rss(root)
+            self.peak_own = max(self.peak_own, own)
+            self.peak_tree = max(self.peak_tree, total)
+            self.peak_child = max(self.peak_child, child)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _split(stage_seconds: dict[str, float]) -> str:
+    total = sum(v for k, v in stage_seconds.items() if k != "total")
+    return ", ".join(
+        f"{k} {v / total:.0%}"
+        for k, v in sorted(stage_seconds.items(), key=lambda kv: -kv[1])
+        if k != "total" and v / total >= 0.005
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--videos", type=int, default=6)
-    parser.add_argument("--runners", nargs="*", default=["local", "ray"])
+    parser.add_argument("--runners", nargs="*", default=["local", "ray", "ray-warm"])
     parser.add_argument("--config", type=Path, default=None)
-    args = parser.parse_args(argv or [])
+    args = parser.parse_args(argv)
     cfg = CurateConfig.load(args.config)
+    mb = 1 / 2**20
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         generate_footage(data, videos=args.videos, seed=3, config=SynthConfig())
         videos = sorted(data.glob("*.mp4"))
-        dec_wall, source = decode_seconds(videos)
+        dec_wall, dec_cpu, source = decode_seconds(videos)
         dec_rate = source / dec_wall
+        print(f"   load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(
-            f"   {len(videos)} videos, {source:.0f} s of 640x360 video; plain decode {dec_rate:.1f} video-s/s"
+            f"   {len(videos)} videos, {source:.0f} s of 640x360 video; plain decode {dec_wall:.1f} s wall "
+            f"= {dec_rate:.1f} video-s/s, {dec_cpu:.1f} CPU s"
         )
         print(
-            f"   {'runner':<8}{'wall s':>8}{'video-s/s':>11}{'/ decode':>10}{'kept':>6}{'dups':>6}{'peak RSS MB':>13}"
+            f"   {'runner':<8}{'wall s':>8}{'video-s/s':>11}{'/ decode':>10}{'CPU s':>8}{'decode/CPU':>12}"
+            f"{'kept':>6}{'dups':>6}{'peak RSS MB (driver / all / worker)':>38}"
         )
+        splits = []
         for runner in args.runners:
             out = Path(tmp) / f"out-{runner}"
-            t0 = time.perf_counter()
-            s = run_curate([data], out, cfg, runner=runner, say=lambda _m: None)
-            wall = time.perf_counter() - t0
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            with MemorySampler() as mem:
+                t0, c0 = time.perf_counter(), tree_cpu_seconds(os.getpid())
+                s = run_curate([data], out, cfg, runner=runner.split("-")[0], say=lambda _m: None)
+                wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(os.getpid()) - c0
             rate = source / wall
-            print(f"   {runner:<8}{wall:>8.1f}{rate:>11.2f}{rate / dec_rate:>10.2f}{s.reduce.kept:>6}"
-                  f"{s.reduce.duplicates:>6}{rss:>13.0f}")  # fmt: skip
-            if runner == "local":
-                total = sum(v for k, v in s.stage_seconds.items() if k != "total")
-                parts = ", ".join(
-                    f"{k} {v / total:.0%}"
-                    for k, v in sorted(s.stage_seconds.items(), key=lambda kv: -kv[1])
-                    if k != "total"
-                )
-                print(f"   time by stage (local): {parts}")
-        if "ray" in args.runners:
+            worker = f"{mem.peak_child * mb:.0f}" if runner.startswith("ray") else "-"
+            rss = f"{mem.peak_own * mb:.0f} / {mem.peak_tree * mb:.0f} / {worker}"
+            print(f"   {runner:<8}{wall:>8.1f}{rate:>11.2f}{rate / dec_rate:>10.2f}{cpu:>8.1f}"
+                  f"{dec_cpu / cpu:>12.2f}{s.reduce.kept:>6}{s.reduce.duplicates:>6}{rss:>38}")  # fmt: skip
+            splits.append((runner, s.stage_seconds))
+        # decode again after the curate runs: the ratio is only meaningful if the machine load did not change
+        dec_wall2, _, _ = decode_seconds(videos)
+        print(f"   plain decode again after the runs: {source / dec_wall2:.1f} video-s/s")
+        for runner, stage_seconds in splits:
+            what = "wall of one process" if runner == "local" else "summed over workers"
+            print(f"   time by stage ({runner}, {what}): {_split(stage_seconds)}")
+        print(f"   load average after: {os.getloadavg()[0]:.1f}")
+        if any(r.startswith("ray") for r in args.runners):
             import ray
 
             ray.shutdown()
-        print(
-            "   peak RSS is of the driver process (local runner: everything; Ray: the workers are separate)"
-        )
 
 
 if __name__ == "__main__":

@@ -1,21 +1,28 @@
 """Frame-exact clip extraction: each clip holds exactly its source frames, re-encoded with PyAV.
 
 Planning turns shots into clip spans (transition frames are already outside shots; long shots are split into
-windows of at most ``max_frames``). Extraction decodes the source once, front to back, and routes every frame
-by its decoded index to the clip that owns it, so no frame of a neighbouring shot can leak in and no seek
-imprecision can shift a boundary.
+windows of at most ``max_frames``). Frames are always routed by their decoded index to the clip that owns them,
+so no frame of a neighbouring shot can leak in and no seek imprecision can shift a boundary. Two ways to get
+them, writing the same bytes: :class:`ClipCutter` takes the frames of a decode that is running anyway (the
+curate job's analysis pass) and holds them, within a memory budget, until their clip is known;
+:func:`extract_clips` decodes the source once, front to back, for a given list of spans.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.error
+import numpy as np
 
 from pipeline.decode import VideoError, first_video_stream, open_container
 from pipeline.shots.base import Shot
@@ -89,41 +96,119 @@ def _target_size(src_w: int, src_h: int, size: tuple[int, int] | int | None) -> 
     return max(2, w - w % 2), max(2, h - h % 2)
 
 
+@dataclass(frozen=True)
+class ClipGeometry:
+    """Where clip frames come from and what they become, for one source and one :class:`ClipEncoding`."""
+
+    src_fps: Fraction
+    out_fps: Fraction
+    width: int
+    height: int
+    crop: tuple[int, int, int, int] | None
+    pix_fmt: str
+
+
+def clip_geometry(
+    src_w: int, src_h: int, src_fps: Fraction, enc: ClipEncoding, crop: tuple[int, int, int, int] | None
+) -> ClipGeometry:
+    """Output size and rate of the clips of a ``src_w`` x ``src_h`` source; ValueError for a crop outside it."""
+    if crop is not None:
+        x, y, w, h = crop
+        if x < 0 or y < 0 or w < 2 or h < 2 or x + w > src_w or y + h > src_h:
+            raise ValueError(f"crop {crop} is not inside the {src_w}x{src_h} source")
+        src_w, src_h = w, h
+    width, height = _target_size(src_w, src_h, enc.size)
+    return ClipGeometry(src_fps, enc.fps or src_fps, width, height, crop, enc.pix_fmt)
+
+
+def stream_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """The source rate clips are timed and resampled by (24 when the stream declares none)."""
+    rate = stream.average_rate or stream.guessed_rate
+    return Fraction(rate.numerator, rate.denominator) if rate else Fraction(24)
+
+
+def _crop_yuv420p(frame: av.VideoFrame, x: int, y: int, w: int, h: int) -> av.VideoFrame:
+    """The ``w`` x ``h`` window at even ``(x, y)`` of a 4:2:0 frame, copied plane by plane (no colour
+    conversion, so the kept pixels are the decoded ones)."""
+    parts = []
+    for k, plane in enumerate(frame.planes):
+        sub = 1 if k == 0 else 2
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        parts.append(rows[y // sub : (y + h) // sub, x // sub : (x + w) // sub].ravel())
+    return av.VideoFrame.from_ndarray(np.concatenate(parts).reshape(h * 3 // 2, w), format="yuv420p")
+
+
+def to_clip_frame(frame: av.VideoFrame, geo: ClipGeometry) -> av.VideoFrame:
+    """A decoded source frame cropped, scaled and converted to the clip's pixel format (the one conversion
+    every clip frame goes through, whether it is cut in the analysis pass or by a second decode)."""
+    if geo.crop is not None:
+        x, y, w, h = geo.crop
+        if frame.format.name == "yuv420p" and not (x % 2 or y % 2 or w % 2 or h % 2):
+            frame = _crop_yuv420p(frame, x, y, w, h)
+        else:
+            frame = av.VideoFrame.from_ndarray(
+                frame.to_ndarray(format="rgb24")[y : y + h, x : x + w].copy(), format="rgb24"
+            )
+    if (frame.width, frame.height, frame.format.name) != (geo.width, geo.height, geo.pix_fmt):
+        frame = frame.reformat(width=geo.width, height=geo.height, format=geo.pix_fmt)
+    return frame
+
+
+def output_indices(span: ClipSpan, geo: ClipGeometry, resample: bool) -> list[int]:
+    """Source frame index of every output frame of ``span``, in order (repeats when upsampling)."""
+    if not resample:
+        return list(range(span.start, span.end + 1))
+    return _resample_indices(span, geo.src_fps, geo.out_fps)
+
+
+@dataclass
+class CutClip:
+    """A written clip: its file, output size and frame count, and its middle output frame (BGR, clip size)
+    for the thumbnail, so nothing has to reopen the mp4."""
+
+    path: Path
+    width: int
+    height: int
+    frames: int
+    middle: np.ndarray
+
+
 class _ClipWriter:
-    def __init__(self, path: Path, rate: Fraction, width: int, height: int, enc: ClipEncoding) -> None:
+    def __init__(self, path: Path, geo: ClipGeometry, enc: ClipEncoding, total: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.tmp = path.with_name(path.name + ".part")
         self.container = av.open(str(self.tmp), "w", format="mp4")
-        self.stream = self.container.add_stream(enc.codec, rate=rate)
-        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, enc.pix_fmt
+        self.stream = self.container.add_stream(enc.codec, rate=geo.out_fps)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = geo.width, geo.height, enc.pix_fmt
         self.stream.options = {"crf": str(enc.crf), "preset": enc.preset}
         self.stream.thread_count = 1  # deterministic bytes for identical input
-        self.width, self.height, self.pix_fmt = width, height, enc.pix_fmt
-        self.crop = enc.crop
-        self.frame_time_base = 1 / Fraction(rate)  # output frame k has pts k: a constant-rate clip from 0
+        self.geo = geo
+        self.frame_time_base = 1 / Fraction(
+            geo.out_fps
+        )  # output frame k has pts k: a constant-rate clip from 0
         self.count = 0
+        self.middle_at = total // 2
+        self.middle: np.ndarray | None = None
 
     def write(self, frame: av.VideoFrame) -> None:
-        if self.crop is not None:
-            x, y, w, h = self.crop
-            frame = av.VideoFrame.from_ndarray(
-                frame.to_ndarray(format="rgb24")[y : y + h, x : x + w].copy(), format="rgb24"
-            )
-        if (frame.width, frame.height, frame.format.name) != (self.width, self.height, self.pix_fmt):
-            frame = frame.reformat(width=self.width, height=self.height, format=self.pix_fmt)
+        """Encode one clip frame (already converted by :func:`to_clip_frame`)."""
+        if self.count == self.middle_at:
+            self.middle = frame.to_ndarray(format="bgr24")
         frame.pts = self.count
         frame.time_base = self.frame_time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.count += 1
 
-    def close(self) -> Path:
+    def close(self) -> CutClip:
         for packet in self.stream.encode():
             self.container.mux(packet)
         self.container.close()
         self.tmp.replace(self.path)
-        return self.path
+        if self.middle is None:
+            raise RuntimeError(f"{self.path}: the clip has no frames")
+        return CutClip(self.path, self.geo.width, self.geo.height, self.count, self.middle)
 
     def abort(self) -> None:
         try:
@@ -142,6 +227,14 @@ def _resample_indices(span: ClipSpan, src_fps: Fraction, dst_fps: Fraction) -> l
     ]
 
 
+def _check_spans(spans: Sequence[ClipSpan]) -> list[int]:
+    order = sorted(range(len(spans)), key=lambda k: spans[k].start)
+    for a, b in zip(order, order[1:], strict=False):
+        if spans[a].end >= spans[b].start:
+            raise ValueError(f"clip spans overlap: {spans[a]} and {spans[b]}")
+    return order
+
+
 def extract_clips(
     source: str | Path,
     spans: Sequence[ClipSpan],
@@ -151,38 +244,34 @@ def extract_clips(
 ) -> list[Path]:
     """Write one file per span, in one front-to-back decode of ``source``. Files are written under a
     ``.part`` name and renamed when complete, so a crash never leaves a truncated clip under its final name."""
+    return [c.path for c in cut_clips(source, spans, out_paths, encoding, progress)]
+
+
+def cut_clips(
+    source: str | Path,
+    spans: Sequence[ClipSpan],
+    out_paths: Sequence[str | Path],
+    encoding: ClipEncoding | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[CutClip]:
+    """:func:`extract_clips` returning each clip's size, frame count and middle frame too."""
     enc = encoding or ClipEncoding()
     if len(spans) != len(out_paths):
         raise ValueError("one output path per span is required")
     if not spans:
         return []
-    order = sorted(range(len(spans)), key=lambda k: spans[k].start)
-    for a, b in zip(order, order[1:], strict=False):
-        if spans[a].end >= spans[b].start:
-            raise ValueError(f"clip spans overlap: {spans[a]} and {spans[b]}")
+    order = _check_spans(spans)
     with open_container(source) as container:
         stream = first_video_stream(container, source)
         stream.thread_type = "AUTO"
-        rate = stream.average_rate or stream.guessed_rate
-        src_fps = Fraction(rate.numerator, rate.denominator) if rate else Fraction(24)
-        out_fps = enc.fps or src_fps
-        src_w, src_h = stream.codec_context.width, stream.codec_context.height
-        if enc.crop is not None:
-            x, y, w, h = enc.crop
-            if x < 0 or y < 0 or w < 2 or h < 2 or x + w > src_w or y + h > src_h:
-                raise ValueError(f"crop {enc.crop} is not inside the {src_w}x{src_h} source")
-            src_w, src_h = w, h
-        width, height = _target_size(src_w, src_h, enc.size)
+        geo = clip_geometry(
+            stream.codec_context.width, stream.codec_context.height, stream_rate(stream), enc, enc.crop
+        )
         # For each span: which source frames to emit, in order (repeats allowed when upsampling).
         repeats: dict[int, Counter[int]] = {
-            k: Counter(
-                range(span.start, span.end + 1)
-                if enc.fps is None
-                else _resample_indices(span, src_fps, out_fps)
-            )
-            for k, span in enumerate(spans)
+            k: Counter(output_indices(span, geo, enc.fps is not None)) for k, span in enumerate(spans)
         }
-        results: dict[int, Path] = {}
+        results: dict[int, CutClip] = {}
         active: tuple[int, _ClipWriter] | None = None
         cursor = 0  # position in ``order`` of the next span to open
         last_needed = spans[order[-1]].end
@@ -190,12 +279,16 @@ def extract_clips(
             for index, frame in enumerate(container.decode(stream)):
                 if active is None and cursor < len(order) and index == spans[order[cursor]].start:
                     k = order[cursor]
-                    active = (k, _ClipWriter(Path(out_paths[k]), out_fps, width, height, enc))
+                    total = sum(repeats[k].values())
+                    active = (k, _ClipWriter(Path(out_paths[k]), geo, enc, total))
                     cursor += 1
                 if active is not None:
                     k, writer = active
-                    for _ in range(repeats[k][index]):
-                        writer.write(frame)
+                    times = repeats[k][index]
+                    if times:
+                        clip_frame = to_clip_frame(frame, geo)
+                        for _ in range(times):
+                            writer.write(clip_frame)
                     if index == spans[k].end:
                         results[k] = writer.close()
                         active = None
@@ -214,3 +307,153 @@ def extract_clips(
     if missing:
         raise VideoError(source, "truncated", f"video ended before clip spans {missing}")
     return [results[k] for k in range(len(spans))]
+
+
+class ClipCutter:
+    """Cuts clips from the frames of the analysis decode, so the source is decoded once.
+
+    The analysis pass hands every decoded source frame to :meth:`add_frame`; once the crop is known
+    (:meth:`set_crop`, from the first shot's layout score) frames are held already converted to clip size.
+    :meth:`cut` encodes a clip as soon as its span is final when all its frames are held (on up to ``threads``
+    clips at a time: each clip is one single-threaded x264 stream, so its bytes do not depend on the thread
+    count), and :meth:`release_through` drops frames no later clip can use. Held frames never exceed
+    ``budget_bytes``: the oldest are evicted, and a clip missing an evicted frame is cut by :meth:`finish` in
+    one second front-to-back decode with the same frame conversion, so its bytes are the same either way.
+    Memory is thus bounded by the budget whatever the length of the video or of the analysis window.
+    """
+
+    def __init__(
+        self, source: str | Path, encoding: ClipEncoding, budget_bytes: int, threads: int = 1
+    ) -> None:
+        self.source = source
+        self.enc = encoding
+        self.budget = budget_bytes
+        with open_container(source) as container:
+            stream = first_video_stream(container, source)
+            self.src_w, self.src_h = stream.codec_context.width, stream.codec_context.height
+            self.src_fps = stream_rate(stream)
+        self.geo: ClipGeometry | None = None
+        self.frames: dict[int, tuple[av.VideoFrame, int]] = {}  # index -> (frame, bytes), oldest first
+        self.held = 0
+        self.peak = 0
+        self.evicted = 0
+        self.pending: list[tuple[str, ClipSpan, Path]] = []  # clips left for the second decode
+        self.done: dict[str, CutClip] = {}
+        self.failed: dict[str, str] = {}
+        self.timings: Counter[str] = Counter()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="clip-encode") if threads > 1 else None
+        self._running: list[tuple[str, Future[CutClip]]] = []
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(frame: av.VideoFrame) -> int:
+        return sum(p.buffer_size for p in frame.planes)
+
+    def set_crop(self, crop: tuple[int, int, int, int] | None) -> None:
+        """Fix the clips' crop (first call wins) and convert the frames held so far."""
+        if self.geo is not None:
+            return
+        self.geo = clip_geometry(self.src_w, self.src_h, self.src_fps, self.enc, crop)
+        t = time.perf_counter()
+        held, self.frames, self.held = self.frames, {}, 0
+        for index, (frame, _) in held.items():
+            self._hold(index, to_clip_frame(frame, self.geo))
+        self.timings["clip frames"] += time.perf_counter() - t
+
+    def add_frame(self, index: int, frame: av.VideoFrame) -> None:
+        """Hold decoded source frame ``index`` (converted once the crop is known)."""
+        if self.budget <= 0:
+            return
+        if self.geo is not None:
+            t = time.perf_counter()
+            frame = to_clip_frame(frame, self.geo)
+            self.timings["clip frames"] += time.perf_counter() - t
+        self._hold(index, frame)
+
+    def _hold(self, index: int, frame: av.VideoFrame) -> None:
+        size = self._size(frame)
+        self.frames[index] = (frame, size)
+        self.held += size
+        while self.held > self.budget and self.frames:
+            first = next(iter(self.frames))
+            self.held -= self.frames.pop(first)[1]
+            self.evicted += 1
+        self.peak = max(self.peak, self.held)
+
+    def release_through(self, index: int) -> None:
+        """Drop held frames up to ``index``: no clip cut later starts at or before it."""
+        self._wait()
+        while self.frames:
+            first = next(iter(self.frames))
+            if first > index:
+                break
+            self.held -= self.frames.pop(first)[1]
+
+    @property
+    def geometry(self) -> ClipGeometry:
+        if self.geo is None:
+            raise RuntimeError("ClipCutter.set_crop must be called before clips are cut")
+        return self.geo
+
+    def cut(self, key: str, span: ClipSpan, path: Path) -> None:
+        """Encode ``span`` to ``path`` from held frames, or leave it for :meth:`finish` when some are gone."""
+        geo = self.geometry
+        if any(i not in self.frames for i in range(span.start, span.end + 1)):
+            self.pending.append((key, span, path))
+            return
+        frames = [self.frames[i][0] for i in output_indices(span, geo, self.enc.fps is not None)]
+        if self._pool is None:
+            self._record(key, lambda: self._encode(path, frames))
+        else:
+            self._running.append((key, self._pool.submit(self._encode, path, frames)))
+
+    def _encode(self, path: Path, frames: list[av.VideoFrame]) -> CutClip:
+        t = time.perf_counter()
+        writer = _ClipWriter(path, self.geometry, self.enc, len(frames))
+        try:
+            for frame in frames:
+                writer.write(frame)
+            clip = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        with self._lock:
+            self.timings["encode"] += time.perf_counter() - t
+        return clip
+
+    def _record(self, key: str, get: Callable[[], CutClip]) -> None:
+        try:
+            self.done[key] = get()
+        except (ValueError, av.error.FFmpegError) as exc:
+            self.failed[key] = f"clip could not be cut: {exc}"
+
+    def _wait(self) -> None:
+        running, self._running = self._running, []
+        for key, future in running:
+            self._record(key, future.result)
+
+    def finish(self) -> tuple[dict[str, CutClip], dict[str, str]]:
+        """Wait for the encodes, cut the clips whose frames were evicted in one second decode, and return
+        (clips by key, failure reason by key)."""
+        try:
+            self._wait()
+        finally:
+            self.close()
+        if self.pending:
+            t = time.perf_counter()
+            keys, spans, paths = zip(*self.pending, strict=True)
+            try:
+                enc = dataclasses.replace(self.enc, crop=self.geometry.crop)
+                clips = cut_clips(self.source, list(spans), list(paths), enc)
+                self.done.update(zip(keys, clips, strict=True))
+            except (VideoError, ValueError, av.error.FFmpegError) as exc:
+                self.failed.update({k: f"clip could not be cut: {exc}" for k in keys})
+            self.timings["second decode"] += time.perf_counter() - t
+        return self.done, self.failed
+
+    def close(self) -> None:
+        """Drop the held frames and stop the encode threads (after an error; :meth:`finish` calls it)."""
+        self.frames.clear()
+        self.held = 0
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

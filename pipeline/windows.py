@@ -12,11 +12,12 @@ memory is bounded and the work stays linear.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -91,11 +92,14 @@ def iter_analysis_windows(
     digests: bool = False,
     min_shot_frames: int = 1,
     max_frames: int | None = None,
+    on_frame: Callable[[int, av.VideoFrame], None] | None = None,
 ) -> Iterator[AnalysisWindow]:
     """Decode ``path`` once and yield its analysis windows with their final shots (see the module doc).
 
     A decode error or ``max_frames`` ends the video early: the frames decoded so far form the last window and
-    ``stopped`` says why. Shots shorter than ``min_shot_frames`` are left out."""
+    ``stopped`` says why. Shots shorter than ``min_shot_frames`` are left out. ``on_frame(index, frame)``
+    receives every decoded full-resolution frame before the window holding it is analysed (the clip cutter
+    keeps what it needs from them; nothing here holds on to them)."""
     info = probe(path)
     size = thumb_size(info.width, info.height, thumb_width)
     buf = _Buffer()
@@ -105,7 +109,7 @@ def iter_analysis_windows(
     forced = False  # the last window closed a long shot at its edge
     stopped: tuple[str, str] | None = None
     decoded = 0
-    frames_iter = iter_frames(path, size=size, digest=digests)
+    frames_iter = iter_frames(path, size=size, digest=digests, keep_source=on_frame is not None)
 
     def window(last: bool) -> AnalysisWindow:
         nonlocal offset, emitted_end, forced
@@ -184,6 +188,8 @@ def iter_analysis_windows(
         buf.thumbs.append(frame.image)
         if frame.digest is not None:
             buf.digests.append(frame.digest)
+        if on_frame is not None and frame.source is not None:
+            on_frame(frame.index, frame.source)
         time_base = frame.time_base
         decoded += 1
         if max_frames is not None and decoded >= max_frames:

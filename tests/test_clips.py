@@ -86,3 +86,85 @@ def test_overlapping_spans_and_truncated_source_are_errors(numbered, tmp_path):
         extract_clips(numbered, [ClipSpan(0, 20, 30)], [tmp_path / "late.mp4"])
     assert not (tmp_path / "late.mp4").exists()
     assert not list(tmp_path.glob("*.part"))
+
+
+def _decode_into(cutter, path) -> None:
+    import av
+
+    with av.open(str(path)) as c:
+        for index, frame in enumerate(c.decode(video=0)):
+            cutter.add_frame(index, frame)
+
+
+@pytest.mark.parametrize("budget_frames,threads", [(1000, 1), (1000, 2), (3, 2), (0, 1)])
+def test_cutter_clips_equal_second_decode_clips_byte_for_byte(numbered, tmp_path, budget_frames, threads):
+    """Clips cut from the analysis pass's frames are the files a second decode writes, whatever the memory
+    budget (frames evicted -> second decode) or the number of encode threads, and hold exactly their frames."""
+    from pipeline.clips import ClipCutter, cut_clips
+
+    enc = ClipEncoding(crf=0)
+    spans = [ClipSpan(0, 0, 6), ClipSpan(1, 7, 7), ClipSpan(2, 12, 23)]
+    frame_bytes = 96 * 64 * 3 // 2
+    cutter = ClipCutter(numbered, enc, budget_frames * frame_bytes, threads=threads)
+    _decode_into(cutter, numbered)
+    cutter.set_crop(None)
+    for k, span in enumerate(spans):
+        cutter.cut(f"c{k}", span, tmp_path / f"fast{k}.mp4")
+    assert cutter.peak <= budget_frames * frame_bytes
+    done, failed = cutter.finish()
+    assert failed == {} and sorted(done) == ["c0", "c1", "c2"]
+    if budget_frames == 1000:
+        assert cutter.pending == [] and cutter.evicted == 0
+    else:
+        assert cutter.pending  # some clips had to wait for the second decode
+    slow = cut_clips(numbered, spans, [tmp_path / f"slow{k}.mp4" for k in range(3)], enc)
+    source = _yuv_frames(numbered)
+    for k, (span, ref) in enumerate(zip(spans, slow, strict=True)):
+        clip = done[f"c{k}"]
+        assert clip.path.read_bytes() == ref.path.read_bytes()
+        assert np.array_equal(clip.middle, ref.middle)
+        frames = _yuv_frames(clip.path)
+        assert len(frames) == span.frames == clip.frames
+        assert all(np.array_equal(f, source[span.start + i]) for i, f in enumerate(frames))
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_cutter_crop_keeps_the_decoded_pixels_and_the_thumbnail_is_the_middle_frame(numbered, tmp_path):
+    import av
+
+    from pipeline.clips import ClipCutter
+
+    crop = (8, 4, 48, 40)
+    cutter = ClipCutter(numbered, ClipEncoding(crf=0), 1 << 24)
+    _decode_into(cutter, numbered)  # frames arrive before the crop is known (as in the analysis pass)
+    cutter.set_crop(crop)
+    cutter.cut("c", ClipSpan(0, 3, 11), tmp_path / "c.mp4")
+    done, _ = cutter.finish()
+    clip = done["c"]
+    assert (clip.width, clip.height, clip.frames) == (48, 40, 9)
+    with av.open(str(numbered)) as c:
+        source = [f for k, f in enumerate(c.decode(video=0)) if 3 <= k <= 11]
+    x, y, w, h = crop
+    with av.open(str(clip.path)) as c:
+        got = list(c.decode(video=0))
+    for src, out in zip(source, got, strict=True):
+        for p, sub in ((0, 1), (1, 2), (2, 2)):
+            a = np.frombuffer(src.planes[p], np.uint8).reshape(-1, src.planes[p].line_size)
+            b = np.frombuffer(out.planes[p], np.uint8).reshape(-1, out.planes[p].line_size)
+            want = a[y // sub : (y + h) // sub, x // sub : (x + w) // sub]
+            assert np.array_equal(b[: h // sub, : w // sub], want)
+    assert np.array_equal(clip.middle, got[len(got) // 2].to_ndarray(format="bgr24"))
+
+
+def test_cutter_resamples_like_the_second_decode(numbered, tmp_path):
+    from pipeline.clips import ClipCutter, cut_clips
+
+    enc = ClipEncoding(size=32, fps=Fraction(12))
+    cutter = ClipCutter(numbered, enc, 1 << 24)
+    _decode_into(cutter, numbered)
+    cutter.set_crop(None)
+    cutter.cut("c", ClipSpan(0, 0, 23), tmp_path / "fast.mp4")
+    done, _ = cutter.finish()
+    (ref,) = cut_clips(numbered, [ClipSpan(0, 0, 23)], [tmp_path / "slow.mp4"], enc)
+    assert done["c"].frames == ref.frames == 12
+    assert done["c"].path.read_bytes() == ref.path.read_bytes()

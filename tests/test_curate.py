@@ -197,3 +197,20 @@ def test_ray_runner_gives_the_same_shards(
     finally:
         ray.shutdown()
     assert tree_bytes(out) == tree_bytes(reference)
+
+
+def test_clips_cut_by_a_second_decode_give_the_same_shards(
+    reference: Path, footage: Path, tmp_path: Path
+) -> None:
+    """A frame budget too small for any clip (every clip cut by the second decode) and one encode thread
+    write the shards the default one-decode path writes."""
+    raw = {
+        "caption": {"enabled": False},
+        "clips": {"short_side": 144, "max_seconds": 2.0, "buffer_mb": 0.5, "encode_threads": 1},
+        "shards": {"target_mb": 0.15},
+    }
+    out = tmp_path / "small-buffer"
+    summary = run_curate([footage], out, CurateConfig.from_dict(raw), runner="local")
+    assert summary.stage_seconds.get("second decode", 0) > 0  # the fallback path did run
+    ref = {k: v for k, v in tree_bytes(reference).items() if k.startswith("shards/")}
+    assert ref and {k: v for k, v in tree_bytes(out).items() if k.startswith("shards/")} == ref

@@ -50,3 +50,19 @@ def test_small_windows_bound_memory_and_respect_the_labels(video: tuple[Path, Pa
         assert s.boundary_in in ("start", "cut", "window", *[t.type for t in label.transitions], "flash_cut")
     transition_frames = sum(t.end - t.start + 1 for t in label.transitions)
     assert covered >= label.frames - transition_frames - 2 * len(label.transitions)
+
+
+def test_on_frame_sees_every_decoded_frame_once_in_order(video: tuple[Path, Path]) -> None:
+    path, label_path = video
+    label = load_label(label_path)
+    seen: list[tuple[int, int, int]] = []
+    windows = iter_analysis_windows(
+        path,
+        get_detector("transnet"),
+        window_frames=150,
+        on_frame=lambda i, f: seen.append((i, f.width, f.height)),
+    )
+    shots = [s for w in windows for s in w.shots]
+    assert [i for i, _, _ in seen] == list(range(label.frames))
+    assert {(w, h) for _, w, h in seen} == {(320, 180)}  # the full-resolution frames, not the thumbnails
+    assert shots[-1].end == label.frames - 1

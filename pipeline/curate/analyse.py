@@ -1,5 +1,6 @@
 """The analysis half of the map task: windows of analysis frames -> shots -> scores -> filters -> clip plan ->
-captions and dedupe fingerprints, all from the one low-resolution decode."""
+captions, dedupe fingerprints and the encoded clips, all from the one decode (the clip cutter takes the
+full-resolution frames of the same pass; see :class:`pipeline.clips.ClipCutter`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.clips import ClipSpan, plan_clips
+from pipeline.clips import ClipCutter, ClipSpan, plan_clips
 from pipeline.curate.config import CurateConfig
 from pipeline.faults import fault_point
 from pipeline.paths import text_path
@@ -47,6 +48,8 @@ class PlannedClip:
     summary: str | None = None
     description: str | None = None
     embedding: np.ndarray | None = None
+    #: Why the clip could not be handed to the cutter (None: it was).
+    cut_error: str | None = None
 
 
 @dataclass
@@ -74,6 +77,21 @@ def _score_dict(row: ShotScores) -> dict[str, Any]:
     return out
 
 
+def clip_crop(scores: list[ShotScores], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The active picture of the video (from the first shot's layout score), even-aligned; None when there
+    are no bars."""
+    if not scores or scores[0].layout == "full":
+        return None
+    s = scores[0]
+    x, y = s.active_x + s.active_x % 2, s.active_y + s.active_y % 2
+    w = min(s.active_width, width - x)
+    h = min(s.active_height, height - y)
+    w, h = w - w % 2, h - h % 2
+    if w < 16 or h < 16 or (w, h) == (width, height):
+        return None
+    return x, y, w, h
+
+
 def _caption_missing_reason(exc: Exception) -> str:
     return f"AniCaption failed on this clip: {type(exc).__name__}: {exc}"
 
@@ -87,8 +105,14 @@ def analyse_video(
     filters_for: Callable[[str | None], Any],
     aesthetic_for: Callable[[str | None], Any],
     captioner_for: Callable[[str | None], Any],
+    cutter: ClipCutter | None = None,
+    clips_dir: Path | None = None,
 ) -> Analysis:
-    """Run every analysis stage of one video window by window (see :mod:`pipeline.windows`)."""
+    """Run every analysis stage of one video window by window (see :mod:`pipeline.windows`).
+
+    With a ``cutter``, each kept clip is handed to it as soon as its window is final: encoded to
+    ``clips_dir/<key>.mp4`` from the frames of this decode, or left for ``cutter.finish()`` (a second decode)
+    when its frames did not fit the cutter's budget."""
     from annotator.base import ShotInput
     from pipeline.dedupe import DedupeConfig
     from pipeline.dedupe.fingerprint import fingerprint_from_hashes, hash_video
@@ -115,7 +139,9 @@ def analyse_video(
         digests=cfg.analysis.digests,
         min_shot_frames=cfg.detector.min_shot_frames,
         max_frames=cfg.limits.max_frames,
+        on_frame=cutter.add_frame if cutter is not None else None,
     )
+    crop_error: str | None = None
     t0 = time.perf_counter()
     for window in windows:
         timings["decode+detect"] += time.perf_counter() - t0
@@ -164,6 +190,11 @@ def analyse_video(
         out.scores.extend(rows)
         out.rejections.extend(verdict.rejections)
         timings["score+filter"] += time.perf_counter() - t
+        if cutter is not None and out.scores and cutter.geo is None and crop_error is None:
+            try:
+                cutter.set_crop(clip_crop(out.scores, *frames.source_size))
+            except ValueError as exc:
+                crop_error = f"clip could not be cut: {exc}"
 
         # clip plan of the kept shots
         kept = {r.shot_id: r for r in verdict.kept}
@@ -218,7 +249,18 @@ def analyse_video(
                 else:
                     clip.missing = {"*": "captioning disabled (caption.enabled: false)"}
                 timings["caption"] += time.perf_counter() - t
+                if cutter is not None and clips_dir is not None:
+                    t = time.perf_counter()
+                    if crop_error is not None:
+                        clip.cut_error = crop_error
+                    else:
+                        cutter.cut(key, clip.span, clips_dir / f"{key}.mp4")
+                    timings["encode"] += time.perf_counter() - t
                 out.clips.append(clip)
+        if cutter is not None and window.shots:
+            t = time.perf_counter()
+            cutter.release_through(max(s.end for s in window.shots))  # waits for this window's encodes
+            timings["encode"] += time.perf_counter() - t
         fault_point("map.window_done")
         t0 = time.perf_counter()
     out.seconds = max(

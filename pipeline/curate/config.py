@@ -48,6 +48,12 @@ class ClipSection:
     preset: str = "veryfast"
     #: Thumbnail (jpg member) short side in pixels.
     thumb_short_side: int = 256
+    #: Memory (MB) for decoded frames held until their shot is final, so clips are encoded from the analysis
+    #: decode; a clip whose frames did not fit is cut by a second decode of the source (same bytes, slower).
+    buffer_mb: float = 512.0
+    #: Clips encoded at once per video (each one single-threaded x264, so bytes never depend on it); 0: the
+    #: CPUs the process may use (the Ray runner sets it to ``ray.cpus_per_video``).
+    encode_threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,10 @@ def _check(cfg: CurateConfig, source: str) -> None:
         raise bad("analysis.window_frames", "must be at least 64")
     if cfg.clips.max_seconds <= 0 or cfg.clips.min_frames < 1:
         raise bad("clips", "max_seconds must be > 0 and min_frames >= 1")
+    if cfg.clips.buffer_mb < 0:
+        raise bad("clips.buffer_mb", "must be >= 0 (0: every clip is cut by a second decode)")
+    if cfg.clips.encode_threads < 0:
+        raise bad("clips.encode_threads", "must be >= 0 (0: one per CPU the process may use)")
     if cfg.clips.short_side is not None and (
         not isinstance(cfg.clips.short_side, int) or cfg.clips.short_side < 16
     ):

@@ -7,6 +7,7 @@ the task did not turn into a rejection itself). Failures never stop the run.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import time
@@ -152,6 +153,10 @@ class RayRunner:
         )
 
         rc = cfg.ray
+        if cfg.clips.encode_threads == 0:
+            # a task may use the CPUs it asked for, not every CPU of the node (that would oversubscribe it)
+            threads = max(1, int(rc.cpus_per_video))
+            cfg = dataclasses.replace(cfg, clips=dataclasses.replace(cfg.clips, encode_threads=threads))
         remote = ray.remote(
             num_cpus=rc.cpus_per_video, num_gpus=rc.gpus_per_video, max_retries=cfg.limits.max_retries
         )(run_task)

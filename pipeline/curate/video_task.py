@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from pipeline.clips import ClipEncoding, ClipSpan, extract_clips
+from pipeline.clips import ClipCutter, ClipEncoding, ClipSpan
 from pipeline.curate import staging
 from pipeline.curate.config import CurateConfig
 from pipeline.decode import VideoError, file_sha256, probe
@@ -152,41 +153,26 @@ def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Any
     return record, info
 
 
-def _crop(scores: list[ShotScores], width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The active picture of the video (from the layout score), even-aligned; None when there are no bars."""
-    if not scores or scores[0].layout == "full":
-        return None
-    s = scores[0]
-    x, y = s.active_x + s.active_x % 2, s.active_y + s.active_y % 2
-    w = min(s.active_width, width - x)
-    h = min(s.active_height, height - y)
-    w, h = w - w % 2, h - h % 2
-    if w < 16 or h < 16 or (w, h) == (width, height):
-        return None
-    return x, y, w, h
-
-
-def _thumbnail(mp4: Path, short_side: int) -> bytes:
-    """JPEG of the clip's middle frame, scaled to ``short_side``."""
-    with av.open(str(mp4)) as container:
-        stream = container.streams.video[0]
-        middle = (stream.frames or 1) // 2
-        image = None
-        for k, frame in enumerate(container.decode(stream)):
-            image = frame
-            if k >= middle:
-                break
-    if image is None:
-        raise RuntimeError(f"{mp4}: the clip has no frames")
-    image = image.to_ndarray(format="bgr24")
+def _thumbnail(image: np.ndarray, short_side: int, key: str) -> bytes:
+    """JPEG of a clip's middle frame (BGR, clip size, as handed to the encoder), scaled to ``short_side``."""
     h, w = image.shape[:2]
     scale = short_side / min(h, w)
     if scale < 1:
         image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
-        raise RuntimeError(f"{mp4}: JPEG encoding of the thumbnail failed")
+        raise RuntimeError(f"{key}: JPEG encoding of the thumbnail failed")
     return data.tobytes()
+
+
+def encode_threads(cfg: CurateConfig) -> int:
+    """Clips encoded at once in one video task: ``clips.encode_threads``, or (0) the CPUs this process may use."""
+    if cfg.clips.encode_threads > 0:
+        return cfg.clips.encode_threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 # --- the task -------------------------------------------------------------------------------------------------
@@ -248,7 +234,32 @@ def process_video(
 
     from pipeline.curate.analyse import analyse_video
 
-    analysis = analyse_video(input_path, video_id, cfg, timings, _detector, _filters, _aesthetic, _captioner)
+    enc = ClipEncoding(
+        size=cfg.clips.short_side,
+        fps=Fraction(cfg.clips.fps) if cfg.clips.fps else None,
+        crf=cfg.clips.crf,
+        preset=cfg.clips.preset,
+    )
+    try:
+        cutter = ClipCutter(input_path, enc, int(cfg.clips.buffer_mb * 2**20), encode_threads(cfg))
+    except VideoError as exc:
+        return reject_video(exc.reason, exc.detail)
+    try:
+        analysis = analyse_video(
+            input_path,
+            video_id,
+            cfg,
+            timings,
+            _detector,
+            _filters,
+            _aesthetic,
+            _captioner,
+            cutter=cutter,
+            clips_dir=stage_dir / "clips",
+        )
+    except BaseException:
+        cutter.close()
+        raise
     result.frames_decoded = analysis.frames
     result.seconds_decoded = analysis.seconds
     result.video = dataclasses.replace(
@@ -260,6 +271,7 @@ def process_video(
     result.shots, result.scores = analysis.shots, analysis.scores
     result.rejections.extend(analysis.rejections)
     if analysis.frames == 0:
+        cutter.close()
         return reject_video(
             analysis.stopped[0] if analysis.stopped else "no_frames", "no frame could be decoded"
         )
@@ -277,42 +289,35 @@ def process_video(
             )
         )
 
-    # cut the clips: one streaming decode routed by frame index
+    # wait for the encodes; clips whose frames did not fit the budget are cut by one second decode here
     t0 = time.perf_counter()
-    spans = [c.span for c in analysis.clips]
-    enc = ClipEncoding(
-        size=cfg.clips.short_side,
-        fps=Fraction(cfg.clips.fps) if cfg.clips.fps else None,
-        crf=cfg.clips.crf,
-        preset=cfg.clips.preset,
-        crop=_crop(result.scores, info.width, info.height),
-    )
-    paths = [stage_dir / "clips" / f"{c.key}.mp4" for c in analysis.clips]
-    try:
-        extract_clips(input_path, spans, paths, enc)
-    except (VideoError, ValueError, av.error.FFmpegError) as exc:
-        for c in analysis.clips:
-            result.rejections.append(
-                _reject("clips", "clip", c.key, input_path, "encode_failed", f"clip could not be cut: {exc}")
+    cuts, failed = cutter.finish()
+    for c in analysis.clips:
+        if c.key not in cuts:
+            reason = (
+                c.cut_error or failed.get(c.key) or "clip could not be cut: its frames were never decoded"
             )
-        analysis.clips = []
-    timings["extract"] += time.perf_counter() - t0
+            result.rejections.append(_reject("clips", "clip", c.key, input_path, "encode_failed", reason))
+    # wall time of this thread: converting frames to clip size ran inside the analysis decode loop, and
+    # "encode" is the time spent encoding or waiting for the encode threads
+    timings["decode+detect"] -= cutter.timings["clip frames"]
+    timings["clip frames"] += cutter.timings["clip frames"]
+    timings["second decode"] += cutter.timings["second decode"]
+    timings["encode"] += time.perf_counter() - t0 - cutter.timings["second decode"]
     crash_point("map.clips_cut")
 
     t0 = time.perf_counter()
-    out_size = None
-    for c, mp4 in zip(analysis.clips, paths, strict=False):
+    out_fps = Fraction(cfg.clips.fps) if cfg.clips.fps else info.fps
+    for c in analysis.clips:
+        cut = cuts.get(c.key)
+        if cut is None:
+            continue
         jpg = stage_dir / "clips" / f"{c.key}.jpg"
-        jpg.write_bytes(_thumbnail(mp4, cfg.clips.thumb_short_side))
-        if out_size is None:
-            with av.open(str(mp4)) as container:
-                s = container.streams.video[0]
-                out_size = (s.codec_context.width, s.codec_context.height)
+        jpg.write_bytes(_thumbnail(cut.middle, cfg.clips.thumb_short_side, c.key))
         emb_name = None
         if c.embedding is not None:
             emb_name = f"{c.key}.emb.npy"
             np.save(stage_dir / "clips" / emb_name, c.embedding.astype(np.float32), allow_pickle=False)
-        out_fps = Fraction(cfg.clips.fps) if cfg.clips.fps else info.fps
         rec = ClipRecord(
             clip_id=c.key,
             shot_id=c.shot_id,
@@ -321,8 +326,8 @@ def process_video(
             end_frame=c.span.end,
             start_s=c.start_s,
             end_s=c.end_s,
-            width=out_size[0],
-            height=out_size[1],
+            width=cut.width,
+            height=cut.height,
             fps=str(out_fps),
             tier=c.tier,
             taxonomy_version=c.taxonomy_version,
