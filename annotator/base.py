@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from annotator.source_frames import PictureSource
     from pipeline.frames import AnalysisFrames
     from pipeline.scores.record import ShotScores
     from pipeline.scores.registry import ScoreContext, ShotView
@@ -81,6 +82,8 @@ class ShotInput:
     scores: ShotScores | None = None
     #: The source file, for experts that need full-resolution pixels.
     video_path: Path | None = None
+    #: Larger pictures the caller already holds; experts that need source pixels try these before the file.
+    pictures: PictureSource | None = None
 
     @cached_property
     def view(self) -> ShotView:

@@ -19,6 +19,7 @@ from annotator.base import Abstention, Expert, ExpertOutput, FieldVote, ShotInpu
 from annotator.directive import Describer, build_directive
 from annotator.fusion import Directive, FusionConfig, ShotAnnotation, fuse
 from annotator.registry import DESCRIBERS, CaptionConfig, build_experts, load_config, resolve
+from annotator.source_frames import PictureRequest
 from taxonomy import Taxonomy, load_taxonomy
 
 
@@ -166,6 +167,15 @@ class AniCaption:
             directive = Directive(directive.tags, directive.summary, " ".join(description.split()))
         ann.directive = directive
         return ann
+
+    def pictures_wanted(self, shot: ShotInput) -> list[PictureRequest]:
+        """The larger source pictures the experts may read for ``shot`` (experts that read none say nothing)."""
+        wanted: list[PictureRequest] = []
+        for expert in self.experts:
+            ask = getattr(expert, "pictures_wanted", None)
+            if callable(ask):
+                wanted += ask(shot)
+        return wanted
 
     def annotate_with_embedding(self, shot: ShotInput) -> tuple[ShotAnnotation, np.ndarray | None]:
         """:meth:`annotate`, plus the shot embedding of the first expert that has one (the CLIP expert caches

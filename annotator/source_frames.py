@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import av
 import cv2
@@ -33,7 +34,51 @@ class SourceFrame:
     image: np.ndarray
 
 
-def _fit(image: np.ndarray, box: tuple[int, int, int, int] | None, width: int) -> np.ndarray:
+@runtime_checkable
+class PictureSource(Protocol):
+    """Larger pictures of the video that the caller already holds (the curate job keeps each window's clip
+    frames for encoding), so an expert need not decode the file again."""
+
+    def read(self, pts: Sequence[int], width: int) -> list[SourceFrame] | None:
+        """The active-picture frames at presentation timestamps ``pts`` scaled to ``width`` px wide, or
+        ``None`` when any of them is not held (the expert then reads the file)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PictureRequest:
+    """Pictures an expert will read from a :class:`PictureSource` for one shot: timestamps and width."""
+
+    width: int
+    pts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PictureSnapshot:
+    """Pictures taken from a :class:`PictureSource` ahead of time, keyed by ``(width, pts)``; picklable, so
+    they can travel with a shot to a caption actor on another process or node."""
+
+    pictures: dict[tuple[int, int], np.ndarray]
+
+    @classmethod
+    def take(cls, source: PictureSource, requests: Sequence[PictureRequest]) -> PictureSnapshot | None:
+        """Every requested picture from ``source``, or None when it does not hold them all."""
+        pictures: dict[tuple[int, int], np.ndarray] = {}
+        for request in requests:
+            got = source.read(list(request.pts), request.width)
+            if got is None:
+                return None
+            pictures.update({(request.width, f.pts): f.image for f in got})
+        return cls(pictures)
+
+    def read(self, pts: Sequence[int], width: int) -> list[SourceFrame] | None:
+        if any((width, int(p)) not in self.pictures for p in pts):
+            return None
+        return [SourceFrame(int(p), self.pictures[(width, int(p))]) for p in pts]
+
+
+def fit_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, width: int) -> np.ndarray:
+    """``image`` cropped to ``box`` = ``(x, y, w, h)`` (None: whole) and scaled to ``width`` px wide."""
     if box is not None:
         x, y, w, h = box
         if w > 0 and h > 0:
@@ -82,7 +127,9 @@ def read_source_frames(
                 for p, frame in frames:
                     at = p
                     if p >= target:
-                        out.append(SourceFrame(int(p), _fit(frame.to_ndarray(format="rgb24"), box, width)))
+                        out.append(
+                            SourceFrame(int(p), fit_picture(frame.to_ndarray(format="rgb24"), box, width))
+                        )
                         break
                 else:
                     break  # past the end of the stream

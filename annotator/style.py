@@ -60,10 +60,11 @@ Without a readable source file (no ``ShotInput.video_path``) the expert falls ba
 decode's stills: per shot, the thumb flat share inside ``[CEL_MIN, CEL_MAX]``; per video, the stills' interior
 flat share >= ``VIDEO_CEL_MIN`` (a weaker vote: it assumes one medium per video).
 
-This expert reads source pixels: it opens ``ShotInput.video_path`` to decode ``SOURCE_SAMPLES`` frames per
-shot (costing about one more decode of the video where shots are short or keyframes sparse), and
-``VIDEO_SAMPLES`` more once per video (a window of a long video, where the curate job decodes in windows)
-when a shot has no cel vote.
+This expert reads source pixels: ``SOURCE_SAMPLES`` frames per shot and ``VIDEO_SAMPLES`` more once per video
+(a window of a long video, where the curate job decodes in windows) when a shot has no cel vote. It takes them
+from ``ShotInput.pictures`` when the caller holds them (the curate job passes the clip frames of its one
+decode), otherwise it decodes them from ``ShotInput.video_path`` (about one more decode of the video where
+shots are short or keyframes sparse).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ import numpy as np
 from annotator.base import ExpertOutput, ShotInput
 
 if TYPE_CHECKING:
+    from annotator.source_frames import PictureRequest, SourceFrame
     from pipeline.frames import AnalysisFrames
     from pipeline.scores.layout import Layout
 
@@ -259,16 +261,31 @@ def source_pts(shot: ShotInput, count: int = SOURCE_SAMPLES) -> list[int]:
     return [int(shot.frames.pts[shot.start + i]) for i in local]
 
 
-def source_style_stats(shot: ShotInput) -> SourceStats | None:
-    """:class:`SourceStats` of the shot's source pictures; ``None`` without a source file. Raises
-    :class:`pipeline.decode.VideoError` when the file cannot be read."""
+def source_pictures(
+    shot: ShotInput, pts: list[int], box: tuple[int, int, int, int] | None
+) -> list[SourceFrame] | None:
+    """``SOURCE_WIDTH``-px active pictures at ``pts``: from the pictures the caller holds when it holds them
+    all (they are already cropped to the active picture), else decoded from ``shot.video_path``; ``None``
+    with neither. Raises :class:`pipeline.decode.VideoError` when the file cannot be read."""
+    if shot.pictures is not None:
+        held = shot.pictures.read(pts, SOURCE_WIDTH)
+        if held is not None:
+            return held
     if shot.video_path is None:
         return None
     from annotator.source_frames import read_source_frames
 
+    return read_source_frames(shot.video_path, pts, SOURCE_WIDTH, box)
+
+
+def source_style_stats(shot: ShotInput) -> SourceStats | None:
+    """:class:`SourceStats` of the shot's source pictures; ``None`` without a source file. Raises
+    :class:`pipeline.decode.VideoError` when the file cannot be read."""
     layout = shot.view.layout
     box = layout.source_box if layout.thumb_size[0] and layout.thumb_size[1] else None
-    pictures = read_source_frames(shot.video_path, source_pts(shot), SOURCE_WIDTH, box)
+    pictures = source_pictures(shot, source_pts(shot), box)
+    if pictures is None:
+        return None
     stats = [s for s in (picture_stats(p.image) for p in pictures) if s is not None]
     if not stats:
         return SourceStats(0.0, 0.0, 0.0, 0, len(pictures))
@@ -336,18 +353,21 @@ def held_pair_share(gray: np.ndarray) -> float | None:
     return float((diff[usable] < HELD_DIFF).mean())
 
 
+def video_pts(frames: AnalysisFrames, count: int = VIDEO_SAMPLES) -> list[int]:
+    """Presentation timestamps of ``count`` frames spread over the video (the analysis frames)."""
+    n = len(frames)
+    local = np.unique(np.linspace(0, n - 1, count + 2)[1:-1].round().astype(int))
+    return [int(frames.pts[i]) for i in local]
+
+
 def video_medium_stats(shot: ShotInput) -> VideoMediumStats | None:
     """:class:`VideoMediumStats` of the video (the analysis frames) ``shot`` belongs to; ``None`` without a
     source file. Raises :class:`pipeline.decode.VideoError` when the file cannot be read."""
-    if shot.video_path is None:
-        return None
-    from annotator.source_frames import read_source_frames
-
     frames, layout = shot.frames, shot.view.layout
-    n = len(frames)
-    local = np.unique(np.linspace(0, n - 1, VIDEO_SAMPLES + 2)[1:-1].round().astype(int))
     box = layout.source_box if layout.thumb_size[0] and layout.thumb_size[1] else None
-    pictures = read_source_frames(shot.video_path, [int(frames.pts[i]) for i in local], SOURCE_WIDTH, box)
+    pictures = source_pictures(shot, video_pts(frames), box)
+    if pictures is None:
+        return None
     stats = [s for s in (picture_stats(p.image) for p in pictures) if s is not None]
     held = held_pair_share(_LumaFrames(layout.crop(frames.thumb)))
     return VideoMediumStats(
@@ -392,6 +412,12 @@ class StyleExpert:
 
     def __init__(self, priority: int = 0) -> None:
         self.priority = priority
+
+    def pictures_wanted(self, shot: ShotInput) -> list[PictureRequest]:
+        """The source pictures :meth:`annotate` may read for ``shot`` (the shot's and the video's)."""
+        from annotator.source_frames import PictureRequest
+
+        return [PictureRequest(SOURCE_WIDTH, tuple(sorted({*source_pts(shot), *video_pts(shot.frames)})))]
 
     def annotate(self, shot: ShotInput) -> ExpertOutput:
         from pipeline.decode import VideoError

@@ -380,6 +380,14 @@ class ClipCutter:
             self.evicted += 1
         self.peak = max(self.peak, self.held)
 
+    def held_rgb(self, index: int) -> np.ndarray | None:
+        """(h, w, 3) RGB of held frame ``index`` as the clip shows it (cropped and scaled), or None when it is
+        not held or the crop is not fixed yet."""
+        held = self.frames.get(index)
+        if held is None or self.geo is None:
+            return None
+        return held[0].to_ndarray(format="rgb24")
+
     def release_through(self, index: int) -> None:
         """Drop held frames up to ``index``: no clip cut later starts at or before it."""
         self._wait()

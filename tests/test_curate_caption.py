@@ -3,6 +3,7 @@ CLIP model's shot embedding lands in ``emb.npy`` (a tiny random CLIP built here:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -55,3 +56,34 @@ def test_tags_and_embeddings_reach_the_shards(footage: Path, tiny_config: dict, 
         assert emb.shape == (16,) and abs(np.linalg.norm(emb) - 1) < 0.05
     rows = duckdb.sql(f"SELECT DISTINCT field FROM '{out}/manifest/tags.parquet'").fetchall()
     assert {"camera.movement", "motion.timing", "camera.layout"} <= {r[0] for r in rows}
+
+    # the same job on Ray with AniCaption as an actor pool: shots, the style expert's pictures and the CLIP
+    # embedding travel through the actors and the shards come out byte for byte the same
+    ray = pytest.importorskip("ray")
+    pooled = dataclasses.replace(cfg, ray=dataclasses.replace(cfg.ray, caption_actors=2))
+    try:
+        run_curate([footage], tmp_path / "pool", pooled, runner="ray", num_cpus=2)
+    finally:
+        ray.shutdown()
+    tars = sorted(p.name for p in (out / "shards").glob("*.tar"))
+    assert tars == sorted(p.name for p in (tmp_path / "pool" / "shards").glob("*.tar"))
+    for name in tars:
+        assert (tmp_path / "pool" / "shards" / name).read_bytes() == (out / "shards" / name).read_bytes()
+
+
+def test_the_style_expert_reads_the_held_clip_frames_not_the_file(
+    footage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import annotator.source_frames
+
+    def no_second_decode(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the curate job decoded source pictures a second time")
+
+    monkeypatch.setattr(annotator.source_frames, "read_source_frames", no_second_decode)
+    cfg = CurateConfig.from_dict({"clips": {"short_side": 120}})
+    out = tmp_path / "out"
+    assert run_curate([footage], out, cfg, runner="local").reduce.kept > 0
+    samples = list(wds.WebDataset(sorted(str(p) for p in (out / "shards").glob("*.tar")), shardshuffle=False))
+    metas = [json.loads(s["json"]) for s in samples]
+    assert metas and all("*" not in m["missing"] for m in metas)  # no clip lost its captions
+    assert any("style.medium" in m["tags"] for m in metas)

@@ -8,10 +8,10 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,10 @@ from pipeline.scores.registry import ScoreContext, score_shot, shot_id
 from pipeline.shards import sample_key
 from pipeline.shots.base import Shot
 from pipeline.windows import iter_analysis_windows
+
+if TYPE_CHECKING:
+    from annotator.source_frames import SourceFrame
+    from pipeline.frames import AnalysisFrames
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,30 @@ def clip_crop(scores: list[ShotScores], width: int, height: int) -> tuple[int, i
 
 def _caption_missing_reason(exc: Exception) -> str:
     return f"AniCaption failed on this clip: {type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class HeldPictures:
+    """The clip frames the cutter holds for the current window, served to AniCaption's experts that need
+    larger pictures (:class:`annotator.source_frames.PictureSource`), so they do not decode the file again."""
+
+    cutter: ClipCutter
+    frames: AnalysisFrames
+    offset: int
+
+    def read(self, pts: Sequence[int], width: int) -> list[SourceFrame] | None:
+        from annotator.source_frames import SourceFrame, fit_picture
+
+        out = []
+        for p in pts:
+            local = int(np.searchsorted(self.frames.pts, p))
+            if local >= len(self.frames) or int(self.frames.pts[local]) != int(p):
+                return None
+            rgb = self.cutter.held_rgb(self.offset + local)
+            if rgb is None:
+                return None
+            out.append(SourceFrame(int(p), fit_picture(rgb, None, width)))
+        return out
 
 
 def analyse_video(
@@ -245,7 +273,8 @@ def analyse_video(
                 )
                 t = time.perf_counter()
                 if captioner is not None:
-                    _caption(clip, captioner, ShotInput(frames, a, b, ctx, row, Path(path)))
+                    pictures = HeldPictures(cutter, frames, off) if cutter is not None else None
+                    _caption(clip, captioner, ShotInput(frames, a, b, ctx, row, Path(path), pictures))
                 else:
                     clip.missing = {"*": "captioning disabled (caption.enabled: false)"}
                 timings["caption"] += time.perf_counter() - t
@@ -271,8 +300,10 @@ def analyse_video(
 
 
 def _caption(clip: PlannedClip, captioner: Any, shot: Any) -> None:
+    """Annotate one clip with ``captioner`` (an AniCaption or a caption-pool client; both offer
+    ``annotate_with_embedding``)."""
     try:
-        ann = captioner.annotate(shot)
+        ann, embedding = captioner.annotate_with_embedding(shot)
     except Exception as exc:  # one clip's failure must not lose the video; the reason is kept
         log.warning("%s: %s", clip.key, _caption_missing_reason(exc))
         clip.missing = {"*": _caption_missing_reason(exc)}
@@ -286,8 +317,4 @@ def _caption(clip: PlannedClip, captioner: Any, shot: Any) -> None:
         clip.directive = ann.directive.text()
         clip.summary = ann.directive.summary
         clip.description = ann.directive.description
-    for expert in getattr(captioner, "experts", ()):
-        # the CLIP expert caches the embedding it voted with; store it as the sample's emb.npy
-        if hasattr(expert, "embed_shot") and expert.unavailable_reason() is None:
-            clip.embedding = np.asarray(expert.embed_shot(shot), dtype=np.float32)
-            break
+    clip.embedding = embedding

@@ -6,7 +6,9 @@ once) and asks Ray for ``ray.caption_cpus`` CPUs and ``ray.caption_gpus`` GPUs, 
 cluster the learned experts (CLIP, a VLM) run on GPUs while decoding stays on CPU workers.
 
 A window's analysis frames go to the object store once (``ray.put``); every shot of that window sends only
-the reference and its frame span, so a shot costs no copy of the frames. The actor returns what
+the reference and its frame span, so a shot costs no copy of the frames. Experts that read larger pictures
+(the style expert) get the few they ask for (:meth:`AniCaption.pictures_wanted`) from the task's held clip
+frames, shipped with the shot, so the actor never needs the source file. The actor returns what
 :meth:`annotator.caption.AniCaption.annotate_with_embedding` returns, so a video task cannot tell a pooled
 captioner from a local one and the shards are the same either way.
 """
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
     from annotator.base import ShotInput
     from annotator.fusion import ShotAnnotation
+    from annotator.source_frames import PictureRequest, PictureSnapshot
     from pipeline.frames import AnalysisFrames
     from pipeline.scores.record import ShotScores
     from pipeline.scores.registry import ScoreContext
@@ -44,12 +47,21 @@ class CaptionService:
         end: int,
         scores: ShotScores | None,
         video_path: str | None,
+        pictures: PictureSnapshot | None = None,
     ) -> tuple[ShotAnnotation, np.ndarray | None]:
         from annotator.base import ShotInput
 
         frames, ctx = window
-        shot = ShotInput(frames, start, end, ctx, scores, Path(video_path) if video_path else None)
+        shot = ShotInput(frames, start, end, ctx, scores, Path(video_path) if video_path else None, pictures)
         return self.captioner.annotate_with_embedding(shot)
+
+    def pictures_wanted(
+        self, window: tuple[AnalysisFrames, ScoreContext], start: int, end: int
+    ) -> list[PictureRequest]:
+        from annotator.base import ShotInput
+
+        frames, ctx = window
+        return self.captioner.pictures_wanted(ShotInput(frames, start, end, ctx))
 
     def expert_names(self) -> list[str]:
         return [e.name for e in self.captioner.experts]
@@ -110,8 +122,18 @@ class PooledCaptioner:
             light_ctx = dataclasses.replace(shot.ctx, aesthetic=None, _video_cache={})
             self._window_ref = ray.put((shot.frames, light_ctx))
             self.puts += 1
+        snapshot = None
+        if shot.pictures is not None:
+            # the actor may run where the task's held pictures (or even the file) are not: send the ones its
+            # experts will read
+            from annotator.source_frames import PictureSnapshot
+
+            wanted = ray.get(self.actor.pictures_wanted.remote(self._window_ref, shot.start, shot.end))
+            snapshot = PictureSnapshot.take(shot.pictures, wanted) if wanted else None
         video_path = str(shot.video_path) if shot.video_path is not None else None
-        call = self.actor.annotate.remote(self._window_ref, shot.start, shot.end, shot.scores, video_path)
+        call = self.actor.annotate.remote(
+            self._window_ref, shot.start, shot.end, shot.scores, video_path, snapshot
+        )
         return ray.get(call)
 
 

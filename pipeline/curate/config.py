@@ -99,6 +99,15 @@ class RaySection:
     gpus_per_video: float = 0.0
     #: Videos in flight per available CPU slot (bounded, so a million-file input list is not submitted at once).
     inflight_per_slot: int = 2
+    #: AniCaption as a pool of this many Ray actors (each loads the experts' models once and may hold GPUs);
+    #: video tasks send their shots to it. 0 runs AniCaption inside each video task instead (the default: the
+    #: default experts are cheap CPU code, and on one node that avoids shipping shots between processes).
+    caption_actors: int = 0
+    #: CPUs each caption actor asks for. 0 by default: the video task waits while the actor works on its
+    #: shot, so the task's CPU is the one in use (asking for more can starve the actors on a small node).
+    caption_cpus: float = 0.0
+    #: GPUs each caption actor asks for (fractions share a GPU), for learned experts (CLIP, a VLM).
+    caption_gpus: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -226,6 +235,8 @@ def _check(cfg: CurateConfig, source: str) -> None:
             ) from exc
     if cfg.ray.cpus_per_video <= 0 or cfg.ray.gpus_per_video < 0 or cfg.ray.inflight_per_slot < 1:
         raise bad("ray", "cpus_per_video must be > 0, gpus_per_video >= 0, inflight_per_slot >= 1")
+    if cfg.ray.caption_actors < 0 or cfg.ray.caption_cpus < 0 or cfg.ray.caption_gpus < 0:
+        raise bad("ray", "caption_actors, caption_cpus and caption_gpus must be >= 0")
     if cfg.shards.target_mb <= 0:
         raise bad("shards.target_mb", "must be > 0")
     if not cfg.shards.prefix.replace("-", "").replace("_", "").isalnum():

@@ -67,11 +67,12 @@ def environment_error(exc: BaseException) -> EnvironmentFailure | None:
     return None
 
 
-def run_task(task: VideoTask, cfg: CurateConfig, out: str) -> TaskSummary:
-    """The unit of work both runners execute (imports inside so a Ray worker pays them once)."""
+def run_task(task: VideoTask, cfg: CurateConfig, out: str, caption_pool: Any = None) -> TaskSummary:
+    """The unit of work both runners execute (imports inside so a Ray worker pays them once); with a
+    :class:`~pipeline.curate.caption_pool.CaptionPool` the shots are captioned by its actors."""
     from pipeline.curate.video_task import process_video
 
-    r = process_video(task.input_path, cfg, Path(out), task.video_id)
+    r = process_video(task.input_path, cfg, Path(out), task.video_id, caption_pool)
     return TaskSummary(
         frames=r.frames_decoded,
         seconds=r.seconds_decoded,
@@ -145,12 +146,6 @@ class RayRunner:
         if not tasks:
             return
         ray = self._init()
-        from ray.exceptions import (
-            OutOfMemoryError,
-            RayError,
-            TaskCancelledError,
-            WorkerCrashedError,
-        )
 
         rc = cfg.ray
         if cfg.clips.encode_threads == 0:
@@ -169,12 +164,52 @@ class RayRunner:
                 )
             slots = min(slots, gpus / rc.gpus_per_video)
         capacity = max(1, int(slots)) * rc.inflight_per_slot
+        pool = None
+        if cfg.caption.enabled and rc.caption_actors > 0:
+            if rc.caption_gpus and ray.cluster_resources().get("GPU", 0) <= 0:
+                raise EnvironmentFailure(
+                    f"ray.caption_gpus = {rc.caption_gpus} but the Ray cluster has no GPU; set it to 0"
+                )
+            from pipeline.curate.caption_pool import CaptionPool
+
+            pool = CaptionPool.start(
+                cfg.caption.config,
+                rc.caption_actors,
+                rc.caption_cpus,
+                rc.caption_gpus,
+                cfg.limits.max_retries,
+            )
+        try:
+            self._drain(ray, remote, tasks, cfg, out, capacity, pool, on_done)
+        finally:
+            if pool is not None:
+                pool.stop()
+
+    def _drain(
+        self,
+        ray: Any,
+        remote: Any,
+        tasks: Sequence[VideoTask],
+        cfg: CurateConfig,
+        out: Path,
+        capacity: int,
+        pool: Any,
+        on_done: Callable[[VideoTask, Outcome], None],
+    ) -> None:
+        """Keep ``capacity`` video tasks in flight until every task has an outcome."""
+        from ray.exceptions import (
+            OutOfMemoryError,
+            RayError,
+            TaskCancelledError,
+            WorkerCrashedError,
+        )
+
         queue = list(tasks)
         running: dict[Any, tuple[VideoTask, float]] = {}
         while queue or running:
             while queue and len(running) < capacity:
                 task = queue.pop(0)
-                running[remote.remote(task, cfg, str(out))] = (task, time.monotonic())
+                running[remote.remote(task, cfg, str(out), pool)] = (task, time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for ref in ready:
                 task, _ = running.pop(ref)

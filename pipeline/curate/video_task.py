@@ -24,6 +24,7 @@ import numpy as np
 
 from pipeline.clips import ClipCutter, ClipEncoding, ClipSpan
 from pipeline.curate import staging
+from pipeline.curate.caption_pool import CaptionPool
 from pipeline.curate.config import CurateConfig
 from pipeline.decode import VideoError, file_sha256, probe
 from pipeline.faults import crash_point
@@ -179,9 +180,14 @@ def encode_threads(cfg: CurateConfig) -> int:
 
 
 def process_video(
-    input_path: str, cfg: CurateConfig, out: str | Path, video_id: str | None = None
+    input_path: str,
+    cfg: CurateConfig,
+    out: str | Path,
+    video_id: str | None = None,
+    caption_pool: CaptionPool | None = None,
 ) -> VideoResult:
-    """Process one video into its staging folder and return what was found (also stored as ``result.pkl``)."""
+    """Process one video into its staging folder and return what was found (also stored as ``result.pkl``);
+    shots are captioned in this process, or by ``caption_pool``'s actors when given."""
     out = Path(out)
     t_start = time.perf_counter()
     timings: Counter[str] = Counter()
@@ -253,7 +259,7 @@ def process_video(
             _detector,
             _filters,
             _aesthetic,
-            _captioner,
+            _captioner if caption_pool is None else (lambda _config: caption_pool.client(video_id)),
             cutter=cutter,
             clips_dir=stage_dir / "clips",
         )
