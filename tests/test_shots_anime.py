@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from pipeline.footage_labels import load_label_dir
 from pipeline.frames import AnalysisFrames, decode_analysis_frames
@@ -399,3 +400,70 @@ def test_inset_popping_up_inside_a_shot_is_not_a_boundary():
         masks.append(mask)
     r = AnimeShotDetector(predictor=_any_windows).detect(_thumbs(_reveal(a, b, 30, masks)))
     assert r.boundary_frames() == []
+
+
+# ------------------------------------------------------------------------------------------ held jumps
+
+
+def _zoomed(img: np.ndarray, scale: float) -> np.ndarray:
+    """The centre ``1/scale`` of ``img`` enlarged to the full frame (a closer framing of the same picture)."""
+    h, w = img.shape[:2]
+    ch, cw = int(round(h / scale)), int(round(w / scale))
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return cv2.resize(img[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _stepped_pull_back(hold: int) -> list[np.ndarray]:
+    """A detailed painting pulled back in two framing steps (2x, 1.4x, then 1x), each framing held ``hold``
+    frames, then held at the widest framing."""
+    painting = cv2.resize(_canvas(31), (W, H), interpolation=cv2.INTER_AREA)
+    frames = []
+    for scale in (2.0, 1.4):
+        frames += [_zoomed(painting, scale)] * hold
+    return frames + [painting] * 20
+
+
+def test_jump_between_held_framings_is_a_cut_but_a_stepped_move_on_twos_is_not():
+    detector = AnimeShotDetector(predictor=_any_windows)  # TransNet blind: the cheap signals decide
+    # each framing held 6 frames (0.25 s at 24 fps): two jump cuts
+    assert detector.detect(_thumbs(_stepped_pull_back(6))).cuts == (6, 12)
+    # the same steps on twos (a drawing every 2 frames): a stepped camera move, one shot
+    assert detector.detect(_thumbs(_stepped_pull_back(2))).cuts == ()
+
+
+# ------------------------------------------------------------------------------------------ folded network
+
+
+def test_folded_network_equals_the_packaged_forward():
+    """The rearranged network gives the packaged module's outputs, also with non-trivial batch-norm
+    statistics (the folding must use them, not rely on the shipped values)."""
+    import copy
+
+    from pipeline.shots.transnet import FoldedTransNetV2
+
+    net = copy.deepcopy(TransNetV2Model(folded=False).net)
+    gen = torch.Generator().manual_seed(0)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.normal_(0.0, 0.2, generator=gen)
+            module.running_var.uniform_(0.5, 2.0, generator=gen)
+    folded = FoldedTransNetV2(net).eval()
+    rng = np.random.default_rng(0)
+    frames = np.stack(build("cut")[:50] + build("dissolve")[:50])
+    tiny = np.stack([cv2.resize(f, (48, 27), interpolation=cv2.INTER_AREA) for f in frames])
+    batch = torch.from_numpy(np.stack([tiny, rng.integers(0, 256, tiny.shape, dtype=np.uint8)]))
+    with torch.inference_mode():
+        ref_single, ref_extra = net(batch)
+        single, extra = folded(batch)
+    assert single.shape == ref_single.shape and extra["many_hot"].shape == ref_extra["many_hot"].shape
+    torch.testing.assert_close(single, ref_single, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(extra["many_hot"], ref_extra["many_hot"], atol=1e-4, rtol=1e-4)
+
+
+def test_folded_and_packaged_predictions_agree(videos):
+    tiny = videos["cut"].tiny
+    folded = TransNetV2Model(folded=True).predict(tiny)
+    packaged = TransNetV2Model(folded=False).predict(tiny)
+    np.testing.assert_allclose(folded.single, packaged.single, atol=1e-5)
+    np.testing.assert_allclose(folded.many, packaged.many, atol=1e-5)
+    assert int(np.argmax(folded.single)) == CUT_AT["cut"] - 1  # the cut's peak: on the shot's last frame
