@@ -59,6 +59,8 @@ class TrainConfig:
     precision: str = "auto"
     #: Training-time distribution of t (see animatrix.model.sample_t): "uniform" or "logit_normal".
     t_sampling: str = "uniform"
+    #: Loss weighting over t (see animatrix.model.flow_matching_loss): "v" (velocity MSE) or "x" (clean-clip MSE).
+    loss_weighting: str = "v"
     #: torch intra-op threads per process (1 is fastest on a shared machine).
     threads: int = 1
     seed: int = 0
@@ -167,7 +169,9 @@ class Trainer:
         _, keep_text, tag_mask = self.cfg.dropout.sample(cond.tag_mask, self.generator)
         cond = cond.drop(keep_text, tag_mask)
         with torch.autocast("cpu", dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
-            loss = flow_matching_loss(self.net, batch.video, cond, self.generator, self.cfg.t_sampling)
+            loss = flow_matching_loss(
+                self.net, batch.video, cond, self.generator, self.cfg.t_sampling, self.cfg.loss_weighting
+            )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(self.params.values()), self.cfg.optim.grad_clip)
@@ -314,7 +318,7 @@ def run_training(
         )
     losses: list[tuple[int, float]] = []
     window: list[float] = []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     with open(run_dir / LOSS_LOG, "a", encoding="utf-8") if rank == 0 else _Null() as loss_log:
         while trainer.step < total:
             batch = next(batches)
@@ -330,6 +334,8 @@ def run_training(
                     "loss": round(mean, 6),
                     "lr": trainer.lr_at(trainer.step - 1),
                     "seconds": round(time.perf_counter() - t0, 2),
+                    # this process's CPU time: comparable across runs on a shared machine, unlike wall time
+                    "cpu_seconds": round(time.process_time() - cpu0, 2),
                     "precision": trainer.precision,
                 }
                 loss_log.write(json.dumps(row) + "\n")

@@ -5,7 +5,10 @@
 3. the loss curve from ``loss.jsonl``: mean loss per tenth of the run, first vs last tenth;
 4. the camera readers on the *training* clips (decoded exactly as the model sees them), i.e. how well the
    readers themselves do at this size -- the ceiling of the closed loop;
-5. the closed loop: ``--per-class`` clips generated for each requested ``camera.movement`` (with
+5. whether the model uses the camera tag at all: the clean-clip error of its prediction on noised training
+   clips with their true ``camera.movement`` tag vs the opposite one (pan_left <-> pan_right, tilt_up <->
+   tilt_down, static -> pan_left); a ratio near 1 means the tag does not reach the output;
+6. the closed loop: ``--per-class`` clips generated for each requested ``camera.movement`` (with
    ``--extra-tags``, no text, tag guidance ``--w-tag``), read back, confusion matrices per reader.
 """
 
@@ -20,8 +23,9 @@ import numpy as np
 import torch
 
 from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera
-from animatrix.data import decode_clip, expand_shards
-from animatrix.generate import GenerationRequest, Generator
+from animatrix.data import decode_clip, expand_shards, pad_tags, to_tensor
+from animatrix.generate import GenerationRequest, Generator, parse_tags
+from animatrix.model import Condition
 from animatrix.synthetic_shards import write_synthetic_shards
 from animatrix.train import LOSS_LOG, TrainConfig, load_checkpoint, load_config, run_training
 from pipeline.shards import iter_shard
@@ -42,7 +46,8 @@ def loss_summary(run_dir: Path) -> str:
     first, last = loss[tenths[0]].mean(), loss[tenths[-1]].mean()
     lines.append(
         f"   loss {first:.4f} (first tenth) -> {last:.4f} (last tenth): {100 * (1 - last / first):.1f}% lower; "
-        f"{rows[-1]['seconds']:.0f} s for the last session, precision {rows[-1]['precision']}"
+        f"{rows[-1]['seconds']:.0f} s wall ({rows[-1].get('cpu_seconds', float('nan')):.0f} s CPU) for the last "
+        f"session, precision {rows[-1]['precision']}"
     )
     return "\n".join(lines)
 
@@ -60,6 +65,61 @@ def reader_ceiling(pattern: str, frames: int, size: int, stride: int, limit: int
             for reader in got:
                 got[reader].append(read_camera(clip, reader, fps=24 / stride).movement)
     return {reader: confusion(want, reads).format() for reader, reads in got.items()}
+
+
+#: The camera tag swapped in for the tag-use check (the direction reversed; static gets a pan).
+WRONG_CAMERA = {
+    "static": "pan_left",
+    "pan_left": "pan_right",
+    "pan_right": "pan_left",
+    "tilt_up": "tilt_down",
+    "tilt_down": "tilt_up",
+}
+
+
+@torch.no_grad()
+def camera_tag_use(
+    gen: Generator,
+    pattern: str,
+    cfg: TrainConfig,
+    limit: int = 40,
+    ts: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9),
+) -> list[tuple[float, float, float]]:
+    """``[(t, x0 MSE with the true camera tag, x0 MSE with the wrong one)]`` over up to ``limit`` training
+    clips with a camera class, conditioned on their camera.movement, motion.timing and camera.layout tags."""
+    clips, true_tags, wrong_tags = [], [], []
+    d = cfg.data
+    for url in expand_shards(pattern):
+        for s in iter_shard(url):
+            tags = json.loads(s["tags.json"])["tags"]
+            cam = [t.split("=", 1)[1] for t in tags if t.startswith("camera.movement=")]
+            if not cam or cam[0] not in WRONG_CAMERA or len(clips) >= limit:
+                continue
+            keep = [t for t in tags if t.startswith(("motion.timing=", "camera.layout="))]
+            clips.append(to_tensor(decode_clip(s["mp4"], d.frames, d.size, d.frame_stride, None)))
+            true_tags.append([f"camera.movement={cam[0]}", *keep])
+            wrong_tags.append([f"camera.movement={WRONG_CAMERA[cam[0]]}", *keep])
+    if not clips:
+        return []
+    x0 = torch.stack(clips)
+    model = gen.model
+    vocab = gen.taxonomy.vocab
+
+    def condition(lists: list[list[str]]) -> Condition:
+        ids = [vocab.encode(parse_tags(gen.taxonomy, tags)) for tags in lists]
+        fields = [[vocab.field_index_of(i) for i in row] for row in ids]
+        return model.encode([""] * len(lists), *pad_tags(ids, fields, max_tags=8))
+
+    right, wrong = condition(true_tags), condition(wrong_tags)
+    noise_gen = torch.Generator().manual_seed(0)
+    out = []
+    for t in ts:
+        noise = torch.randn(x0.shape, generator=noise_gen)
+        xt = (1 - t) * x0 + t * noise
+        tt = torch.full((len(x0),), t)
+        errs = [float((xt - t * model(xt, tt, c) - x0).pow(2).mean()) for c in (right, wrong)]
+        out.append((t, errs[0], errs[1]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,6 +174,11 @@ def main(argv: list[str] | None = None) -> None:
 
     gen = Generator.from_checkpoint(run_dir)
     torch.set_num_threads(1)
+    print(
+        "\n== camera tag use: clean-clip MSE on noised training clips, true vs reversed camera.movement tag"
+    )
+    for t, right, wrong in camera_tag_use(gen, pattern, cfg):
+        print(f"   t {t:.1f}: true {right:.4f}  reversed {wrong:.4f}  ratio {wrong / right:.3f}")
     requested: list[str] = []
     reads: dict[str, list[str]] = {"expert": [], "global": []}
     t0 = time.perf_counter()

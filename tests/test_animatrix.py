@@ -23,6 +23,7 @@ from animatrix.model import (
     TagEncoder,
     build_text_encoder,
     flow_matching_loss,
+    sample_t,
 )
 from animatrix.synthetic_shards import write_synthetic_shards
 from animatrix.train import TrainConfig, Trainer, load_checkpoint, run_training
@@ -268,6 +269,56 @@ def test_data_stream_decodes_fixed_size_clips_and_flips_pan_tags(shards):
     dec = SampleDecoder(DataConfig(frames=4, size=16, hflip=True), pairs)
     seen = {tuple(dec(raw).tags) for _ in range(40)}
     assert seen == {("camera.movement=pan_left",), ("camera.movement=pan_right",)}
+
+
+def test_bundled_configs_load_and_build_a_model_config():
+    from pathlib import Path
+
+    from animatrix.train import load_config
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "animatrix" / "configs").glob("*.yaml"))
+    assert {c.name for c in configs} >= {"tiny.yaml", "proof.yaml"}
+    for path in configs:
+        cfg = load_config(path)
+        mc = ModelConfig(num_tags=len(TAX.vocab), num_fields=TAX.vocab.num_fields, **cfg.model)
+        assert mc.frames == cfg.data.frames and mc.size == cfg.data.size, path.name
+        assert cfg.loss_weighting in ("v", "x") and cfg.data.cache_decoded, path.name
+    with pytest.raises(ValueError, match="unknown train config keys"):
+        TrainConfig.from_dict({"stepz": 3})
+
+
+def test_cached_decoding_gives_the_same_clips_as_decoding_each_time(shards):
+    import random
+
+    from animatrix.data import SampleDecoder, decode_all, window_indices
+
+    raw = next(s for path in shards.shards for s in iter_shard(path))
+    every = decode_all(raw["mp4"], 16)
+    assert every.shape[1:] == (16, 16, 3) and every.shape[0] >= 12
+    for seed in range(3):
+        a, b = random.Random(seed), random.Random(seed)
+        idx = window_indices(len(every), 4, 3, a)
+        assert np.array_equal(every[idx], decode_clip(raw["mp4"], 4, 16, 3, b))
+    plain = SampleDecoder(DataConfig(frames=4, size=16, frame_stride=2, seed=5), train=True)
+    cached = SampleDecoder(
+        DataConfig(frames=4, size=16, frame_stride=2, seed=5, cache_decoded=True), train=True
+    )
+    for _ in range(3):
+        assert torch.equal(plain(raw).video, cached(raw).video)
+    assert list(cached._frames) == [raw["__key__"]]
+
+
+def test_x_loss_weighting_scales_the_velocity_loss_by_t_squared():
+    model = tiny_model()
+    cond = model.encode(["camera pan left"], *tag_batch([TAGS_A]))
+    x0 = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    with torch.no_grad():
+        v = flow_matching_loss(model, x0, cond, torch.Generator().manual_seed(1), weighting="v")
+        x = flow_matching_loss(model, x0, cond, torch.Generator().manual_seed(1), weighting="x")
+    t = sample_t(1, "uniform", torch.Generator().manual_seed(1)).clamp(min=model.cfg.t_min)
+    assert float(x) == pytest.approx(float(v) * float(t[0]) ** 2, rel=1e-5)
+    with pytest.raises(ValueError, match="loss weighting"):
+        flow_matching_loss(model, x0, cond, weighting="snr")
 
 
 @pytest.mark.slow
