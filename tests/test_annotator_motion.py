@@ -28,11 +28,12 @@ from annotator.timing import TimingExpert, classify_timing
 from pipeline.footage_labels import FootageLabel, ShotLabel, Span
 from pipeline.frames import TINY_SIZE, AnalysisFrames
 from pipeline.scores import score_shot
-from pipeline.scores.motion import NOISE_FLOOR, PairMotion, analyse_pairs
+from pipeline.scores.motion import analyse_pairs
 from pipeline.scores.registry import ScoreContext
 from pipeline.scores.timing import classify_cadence, drawing_changes, drawing_runs
 from pipeline.synthetic import SynthConfig, generate_footage
 from taxonomy import load_taxonomy
+from tests.videos import moving_pairs, snow_over
 
 CFG = SynthConfig(seconds=8.0, min_shot_seconds=1.0, max_shot_seconds=2.5, opening_seconds=2.0)
 SEED = 5
@@ -309,14 +310,7 @@ def test_timing_abstains_under_a_full_frame_effect_layer():
 
 def test_timing_tags_a_short_shot_held_when_only_specks_move():
     base = textured(5)[:72, :128].astype(np.float32)
-    flakes = np.random.default_rng(1).uniform([0, 0], [124, 68], (10, 2))
-    snow = []
-    for t in range(3):
-        img = base.copy()
-        for x, y in flakes + [1.5 * t, 2.0 * t]:
-            cv2.circle(img, (int(x), int(y)), 1, 255.0, -1)
-        snow.append(img)
-    v = TimingExpert().read(ShotInput(make_frames(np.stack(snow)), 0, 2, ScoreContext()))
+    v = TimingExpert().read(ShotInput(make_frames(snow_over(base, flakes=10, seed=1)), 0, 2, ScoreContext()))
     assert v.timing == "held" and v.timing_confidence == 0.5 and "specks" in v.reason
 
 
@@ -361,29 +355,19 @@ def test_cadence_tolerates_a_change_found_one_frame_off():
     assert cad([2, 2, 2, 1, 3, 2, 2, 1, 3, 2, 1, 3, 2])[0] == "mixed"
 
 
-def _pairs(residual: list[float], moved: bool = True) -> PairMotion:
-    r = np.asarray(residual, np.float32)
-    m = len(r)
-    return PairMotion(
-        raw=r * 2, residual=r, warp=np.zeros((m, 2, 3), np.float32), camera=np.full(m, 1.0 if moved else 0.0),
-        moved=np.full(m, moved), changed=r >= NOISE_FLOOR, flash=np.zeros(m, bool), subject=np.zeros(m, np.float32),
-        changed_area=np.zeros(m, np.float32), width=128,
-    )  # fmt: skip
-
-
 def test_floor_adapts_to_a_split_of_the_residuals_under_a_moving_camera():
     # threes under a pan: held pairs leave 5-9 of residual, new drawings 25-40
     held, new = [5.5, 6.0, 7.2, 8.9, 6.4, 5.1, 7.7, 6.6], [25.0, 31.0, 40.0, 28.0]
     residual = []
     for k in range(4):
         residual += [held[2 * k], held[2 * k + 1], new[k]]
-    pm = _pairs(residual)
+    pm = moving_pairs(residual)
     assert pm.changed.sum() == 12
     changed = drawing_changes(pm)
     assert changed.tolist() == [False, False, True] * 4
     # a continuous spread (ones with small and large changes) keeps the fixed floor
-    spread = _pairs([5.5, 6.5, 7.5, 9.0, 10.5, 12.0, 14.0, 16.0])
+    spread = moving_pairs([5.5, 6.5, 7.5, 9.0, 10.5, 12.0, 14.0, 16.0])
     assert drawing_changes(spread).tolist() == spread.changed.tolist()
     # with a still camera nothing is adapted: a mouth flap beside a big change stays a change
-    still = _pairs(residual, moved=False)
+    still = moving_pairs(residual, moved=False)
     assert drawing_changes(still).tolist() == still.changed.tolist()

@@ -17,7 +17,7 @@ from pipeline.frames import TINY_SIZE, AnalysisFrames, decode_analysis_frames
 from pipeline.records import arrow_schema, from_table, to_table
 from pipeline.scores import ScoreContext, ShotScores, register, score_shot, scorer_names
 from pipeline.scores.layout import find_layout, video_layout
-from pipeline.scores.motion import NOISE_FLOOR, PairMotion, analyse_pairs
+from pipeline.scores.motion import analyse_pairs
 from pipeline.scores.quality import grid_blockiness
 from pipeline.scores.registry import SCORERS
 from pipeline.scores.text import STILLS, mark_kind, persistent_marks, static_overlay, still_picture
@@ -31,6 +31,7 @@ from pipeline.scores.timing import (
 )
 from pipeline.synthetic import SynthConfig, generate_footage
 from pipeline.synthetic.effects import draw_subtitle
+from tests.videos import moving_pairs, snow_over
 
 CFG = SynthConfig(seconds=8.0, min_shot_seconds=1.0, max_shot_seconds=2.5, opening_seconds=2.0)
 SEED = 11
@@ -272,16 +273,6 @@ def test_cadence_rules():
     assert drawing_runs(np.array([True, False, True])).tolist() == [1, 2, 1]
 
 
-def _moving_pairs(residual: list[float], moved: bool = True) -> PairMotion:
-    r = np.asarray(residual, np.float32)
-    m = len(r)
-    return PairMotion(
-        raw=r * 2, residual=r, warp=np.zeros((m, 2, 3), np.float32), camera=np.full(m, 1.0 if moved else 0.0),
-        moved=np.full(m, moved), changed=r >= NOISE_FLOOR, flash=np.zeros(m, bool), subject=np.zeros(m, np.float32),
-        changed_area=np.zeros(m, np.float32), width=128,
-    )  # fmt: skip
-
-
 def test_residual_split_needs_two_separated_groups():
     # a shake: held pairs leave 5-12 of residual, new drawings on threes 16-47 (no single gap of 1.8x)
     held = [8.0, 5.9, 8.6, 6.5, 7.2, 5.5, 6.5, 8.6, 6.2, 6.6, 6.9, 7.9, 6.3, 11.8, 7.6, 6.1]
@@ -296,15 +287,15 @@ def test_drawings_under_the_moving_floor_are_found_by_their_period():
     rng = np.random.default_rng(3)
     # twos under a shake: the new drawings leave 3.5-5 (under the raised floor), the holds 1-2.5
     twos = [float(rng.uniform(1.0, 2.5)) if k % 2 == 0 else float(rng.uniform(3.5, 5.0)) for k in range(40)]
-    reading = shot_cadence(_moving_pairs(twos), 24.0)
+    reading = shot_cadence(moving_pairs(twos), 24.0)
     assert reading.cadence == "twos" and "period" in reading.note
     assert reading.changed.tolist() == [k % 2 == 1 for k in range(40)]
     # a held picture under a shake: residuals of the same range in no order stay held
     held = [float(x) for x in rng.uniform(1.0, 5.0, 40)]
-    assert periodic_changes(_moving_pairs(held)) is None
-    assert shot_cadence(_moving_pairs(held), 24.0).cadence == "held"
+    assert periodic_changes(moving_pairs(held)) is None
+    assert shot_cadence(moving_pairs(held), 24.0).cadence == "held"
     # with a still camera the period is not looked for (the fixed floor already sees every change)
-    assert periodic_changes(_moving_pairs(twos, moved=False)) is None
+    assert periodic_changes(moving_pairs(twos, moved=False)) is None
 
 
 def _push_in(n: int, rate: float) -> np.ndarray:
@@ -339,16 +330,7 @@ def test_a_slow_push_in_on_a_held_drawing_is_held():
 
 def test_short_shots_read_from_what_changed():
     base = cv2.cvtColor(cel_picture(7, 128, 72), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    # snow: a few 2 px flakes drift over one held drawing
-    rng = np.random.default_rng(0)
-    flakes = rng.uniform([0, 0], [124, 68], (12, 2))
-    snow = []
-    for t in range(3):
-        img = base.copy()
-        for x, y in flakes + [1.5 * t, 2.0 * t]:
-            cv2.circle(img, (int(x), int(y)), 1, 255.0, -1)
-        snow.append(img)
-    gray = np.stack(snow)
+    gray = snow_over(base, flakes=12, seed=0)  # a few 2 px flakes drift over one held drawing
     pm = analyse_pairs(gray, flow=False)
     assert pm.changed.any()
     reading = shot_cadence(pm, 24.0, gray=gray)

@@ -11,6 +11,7 @@ import numpy as np
 from annotator.base import ShotInput
 from pipeline.frames import TINY_SIZE, AnalysisFrames
 from pipeline.scores import ScoreContext
+from pipeline.scores.motion import PairMotion
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: Fraction = Fraction(24000, 1001)) -> Path:
@@ -44,6 +45,34 @@ def shot_from_thumbs(thumb: np.ndarray) -> ShotInput:
         tiny=tiny,
     )
     return ShotInput(frames, 0, n - 1, ScoreContext())
+
+
+def snow_over(base: np.ndarray, flakes: int, seed: int, frames: int = 3) -> np.ndarray:
+    """(frames, h, w) float32: ``flakes`` 2 px white specks drifting over one held luma picture ``base``."""
+    import cv2
+
+    h, w = base.shape[:2]
+    start = np.random.default_rng(seed).uniform([0, 0], [w - 4, h - 4], (flakes, 2))
+    out = []
+    for t in range(frames):
+        img = base.astype(np.float32)
+        for x, y in start + [1.5 * t, 2.0 * t]:
+            cv2.circle(img, (int(x), int(y)), 1, 255.0, -1)
+        out.append(img)
+    return np.stack(out)
+
+
+def moving_pairs(residual: list[float], moved: bool = True) -> PairMotion:
+    """Pair motion of a shot whose consecutive pairs leave ``residual`` after motion compensation."""
+    from pipeline.scores.motion import NOISE_FLOOR
+
+    r = np.asarray(residual, np.float32)
+    m = len(r)
+    return PairMotion(
+        raw=r * 2, residual=r, warp=np.zeros((m, 2, 3), np.float32), camera=np.full(m, 1.0 if moved else 0.0),
+        moved=np.full(m, moved), changed=r >= NOISE_FLOOR, flash=np.zeros(m, bool), subject=np.zeros(m, np.float32),
+        changed_area=np.zeros(m, np.float32), width=128,
+    )  # fmt: skip
 
 
 def ramp_frames(n: int, width: int = 64, height: int = 48) -> list[np.ndarray]:
