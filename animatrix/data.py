@@ -7,7 +7,7 @@ mask), ``txt`` the text channel. Long-tail rebalancing repeats a sample ``floor(
 ``w``) before the shuffle buffer, with ``w`` from the ``json`` member's ``weight`` or computed over the shards'
 tags by :func:`pipeline.rebalance.rebalance_weights`.
 
-``hflip`` mirrors a clip with probability 1/2 and swaps the tags that name a horizontal direction
+``hflip`` mirrors a clip with probability 1/2 and swaps the tags (and the words of its text) that name a horizontal direction
 (``camera.movement=pan_left`` <-> ``pan_right``), so the augmentation never contradicts the tags.
 """
 
@@ -17,6 +17,7 @@ import glob
 import io
 import json
 import random
+import re
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,22 @@ from pipeline.rebalance import rebalance_weights
 
 #: Tags that swap when a clip is mirrored left-right.
 HFLIP_SWAPS = {"camera.movement=pan_left": "camera.movement=pan_right"}
+_SIDE = re.compile(r"\b(left|right)(wards?)?\b", re.IGNORECASE)
+
+
+def mirror_text(text: str) -> str:
+    """``text`` as it reads for the mirrored clip: "left" and "right" (and -ward, -wards) swapped, case kept,
+    so a flipped pan's description agrees with its swapped tag."""
+
+    def swap(m: re.Match[str]) -> str:
+        word = "right" if m.group(1).lower() == "left" else "left"
+        if m.group(1).isupper():
+            word = word.upper()
+        elif m.group(1)[0].isupper():
+            word = word.capitalize()
+        return word + (m.group(2) or "")
+
+    return _SIDE.sub(swap, text)
 
 
 @dataclass
@@ -202,8 +219,10 @@ class SampleDecoder:
         meta = json.loads(raw["tags.json"])
         tags = list(meta["tags"])
         tag_ids, field_ids = list(meta["tag_ids"]), list(meta["field_ids"])
+        text = raw.get("txt", b"").decode("utf-8") if isinstance(raw.get("txt"), bytes) else ""
         if self.cfg.hflip and rng is not None and rng.random() < 0.5:
             clip = clip[:, :, ::-1].copy()
+            text = mirror_text(text)
             swaps = {**HFLIP_SWAPS, **{b: a for a, b in HFLIP_SWAPS.items()}}
             for k, tag in enumerate(tags):
                 if tag in swaps:
@@ -211,7 +230,6 @@ class SampleDecoder:
                         raise KeyError(f"hflip needs the id of {swaps[tag]}; pass the vocab id map")
                     tags[k] = swaps[tag]
                     tag_ids[k], field_ids[k] = self.id_of[swaps[tag]]
-        text = raw.get("txt", b"").decode("utf-8") if isinstance(raw.get("txt"), bytes) else ""
         return Sample(raw["__key__"], to_tensor(clip), tag_ids, field_ids, tags, text)
 
 

@@ -266,9 +266,13 @@ def test_data_stream_decodes_fixed_size_clips_and_flips_pan_tags(shards):
         field_ids=[pairs["camera.movement=pan_left"][1]],
     )
     raw["tags.json"] = json.dumps(meta).encode()
+    raw["txt"] = b"The camera pans left as she runs leftwards past the Right Tower; bright lights."
     dec = SampleDecoder(DataConfig(frames=4, size=16, hflip=True), pairs)
-    seen = {tuple(dec(raw).tags) for _ in range(40)}
-    assert seen == {("camera.movement=pan_left",), ("camera.movement=pan_right",)}
+    seen = {(tuple(s.tags), s.text) for s in (dec(raw) for _ in range(40))}
+    assert seen == {
+        (("camera.movement=pan_left",), "The camera pans left as she runs leftwards past the Right Tower; bright lights."),
+        (("camera.movement=pan_right",), "The camera pans right as she runs rightwards past the Left Tower; bright lights."),
+    }  # fmt: skip
 
 
 def test_bundled_configs_load_and_build_a_model_config():
