@@ -2,7 +2,7 @@
 
 Tags are parsed with the taxonomy's own ``Taxonomy.parse_tag`` / ``validate`` (unknown or deprecated tags raise
 its error message, with suggestions), encoded with the checkpoint's tag id map (checked against the taxonomy),
-and sampled with the EMA weights by Euler integration of the guided velocity
+and sampled with the EMA weights by Euler (or Heun) integration of the guided velocity
 ``v = v0 + w_text (v_text - v0) + w_tag (v_tag+text - v_text)`` (:func:`animatrix.model.guided_velocity`).
 """
 
@@ -28,7 +28,9 @@ from taxonomy import Taxonomy, load_taxonomy
 
 @dataclass
 class GenerationRequest:
-    """What to generate: tags (``"field=value"``), text, guidance weights, Euler steps and seed."""
+    """What to generate: tags (``"field=value"``), text, guidance weights, sampler steps and seed; ``sampler``
+    "euler" / "heun", ``shift`` (SD3 time shift, > 1 = more steps near t = 1) and ``t_start`` (the time pure
+    noise is taken at) as in :func:`animatrix.model.sample`."""
 
     tags: Sequence[str]
     text: str = ""
@@ -36,6 +38,9 @@ class GenerationRequest:
     w_tag: float = 2.0
     steps: int = 20
     seed: int = 0
+    sampler: str = "euler"
+    shift: float = 1.0
+    t_start: float = 1.0
 
 
 def parse_tags(taxonomy: Taxonomy, tags: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -86,7 +91,17 @@ class Generator:
         if batch > 1:
             cond = cond.repeat(batch)
         generator = torch.Generator().manual_seed(request.seed)
-        video = sample(self.model, cond, request.steps, request.w_text, request.w_tag, generator)
+        video = sample(
+            self.model,
+            cond,
+            request.steps,
+            request.w_text,
+            request.w_tag,
+            generator,
+            shift=request.shift,
+            method=request.sampler,
+            t_start=request.t_start,
+        )
         return np.stack([to_uint8(v) for v in video])
 
 

@@ -532,6 +532,23 @@ def guided_velocity(
     return v0 + w_text * (v_text - v0) + w_tag * (v_both - v_text)
 
 
+SAMPLERS = ("euler", "heun")
+
+
+def sample_times(steps: int, shift: float = 1.0, t_start: float = 1.0) -> torch.Tensor:
+    """``steps + 1`` decreasing times from ``t_start`` to 0: uniform, then SD3's time shift
+    ``t' = shift t / (1 + (shift - 1) t)`` (``shift`` > 1 spends more of the steps near t = 1)."""
+    if steps < 1:
+        raise ValueError(f"sampling needs at least one step, got {steps}")
+    if not 0.0 < t_start <= 1.0:
+        raise ValueError(f"t_start must be in (0, 1], got {t_start}")
+    if shift <= 0:
+        raise ValueError(f"time shift must be > 0, got {shift}")
+    ts = torch.linspace(1.0, 0.0, steps + 1)
+    ts = shift * ts / (1 + (shift - 1) * ts)
+    return ts * t_start
+
+
 @torch.no_grad()
 def sample(
     model: AniMatrix,
@@ -540,14 +557,28 @@ def sample(
     w_text: float = 5.0,
     w_tag: float = 2.0,
     generator: torch.Generator | None = None,
+    shift: float = 1.0,
+    method: str = "euler",
+    t_start: float = 1.0,
 ) -> torch.Tensor:
-    """Euler integration of the guided velocity from noise (t = 1) to a clip (t = 0): ``(B, C, T, H, W)``."""
+    """Integrate the guided velocity from noise to a clip (t = 0): ``(B, C, T, H, W)``.
+
+    The flow is ``x_t = (1 - t) x0 + t eps`` with ``v = eps - x0``, so a step from ``t`` down to ``t'`` is
+    ``x += (t' - t) v``. ``method`` "euler" or "heun" (second order, one extra model call per step except the
+    last); times from :func:`sample_times` (``shift``, ``t_start``: pure noise is taken as ``x_{t_start}``).
+    """
+    if method not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {method!r}")
     cfg = model.cfg
     b = cond.tag_ids.shape[0]
     x = torch.randn(b, cfg.channels, cfg.frames, cfg.size, cfg.size, generator=generator)
-    ts = torch.linspace(1.0, 0.0, steps + 1)
+    ts = sample_times(steps, shift, t_start)
     for i in range(steps):
-        t = ts[i].expand(b)
-        v = guided_velocity(model, x, t, cond, w_text, w_tag)
-        x = x + (ts[i + 1] - ts[i]) * v
+        t, t_next = ts[i], ts[i + 1]
+        v = guided_velocity(model, x, t.expand(b), cond, w_text, w_tag)
+        x_next = x + (t_next - t) * v
+        if method == "heun" and t_next > 0:
+            v_next = guided_velocity(model, x_next, t_next.expand(b), cond, w_text, w_tag)
+            x_next = x + (t_next - t) * 0.5 * (v + v_next)
+        x = x_next
     return x.clamp(-1, 1)

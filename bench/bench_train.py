@@ -25,7 +25,7 @@ import torch
 from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera
 from animatrix.data import decode_clip, expand_shards, pad_tags, to_tensor
 from animatrix.generate import GenerationRequest, Generator, parse_tags
-from animatrix.model import Condition
+from animatrix.model import SAMPLERS, Condition
 from animatrix.synthetic_shards import write_synthetic_shards
 from animatrix.train import LOSS_LOG, TrainConfig, load_checkpoint, load_config, run_training
 from pipeline.shards import iter_shard
@@ -136,6 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--sample-steps", type=int, default=20)
     parser.add_argument("--w-tag", type=float, default=3.0)
+    parser.add_argument("--sampler", choices=SAMPLERS, default="euler")
+    parser.add_argument("--shift", type=float, default=1.0, help="SD3 time shift of the sampling schedule.")
+    parser.add_argument("--t-start", type=float, default=1.0, help="Time at which pure noise is taken.")
+    parser.add_argument("--raw-weights", action="store_true", help="Sample with the raw weights, not EMA.")
     parser.add_argument("--extra-tags", nargs="*", default=["motion.timing=held", "camera.layout=full"])
     parser.add_argument("--ceiling-clips", type=int, default=150)
     args = parser.parse_args(argv)
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         ).items():
             print(f"-- reader {reader}\n{table}")
 
-    gen = Generator.from_checkpoint(run_dir)
+    gen = Generator.from_checkpoint(run_dir, use_ema=not args.raw_weights)
     torch.set_num_threads(1)
     print(
         "\n== camera tag use: clean-clip MSE on noised training clips, true vs reversed camera.movement tag"
@@ -190,6 +194,9 @@ def main(argv: list[str] | None = None) -> None:
             w_tag=args.w_tag,
             steps=args.sample_steps,
             seed=1000 + k,
+            sampler=args.sampler,
+            shift=args.shift,
+            t_start=args.t_start,
         )
         clips = gen.generate(request, batch=args.per_class)
         for clip in clips:
@@ -198,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
                 reads[reader].append(read_camera(clip, reader, fps=24 / d.frame_stride).movement)
     print(
         f"\n== closed loop: {args.per_class} generated clips per requested camera.movement "
-        f"(+ {' '.join(args.extra_tags)}; tags only, w_tag {args.w_tag}, {args.sample_steps} Euler steps, "
+        f"(+ {' '.join(args.extra_tags)}; tags only, w_tag {args.w_tag}, {args.sample_steps} {args.sampler} "
+        f"steps, shift {args.shift}, t_start {args.t_start}, {'raw' if args.raw_weights else 'EMA'} weights, "
         f"{time.perf_counter() - t0:.0f} s)"
     )
     for reader, got in reads.items():

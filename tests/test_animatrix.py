@@ -23,7 +23,9 @@ from animatrix.model import (
     TagEncoder,
     build_text_encoder,
     flow_matching_loss,
+    sample,
     sample_t,
+    sample_times,
 )
 from animatrix.synthetic_shards import write_synthetic_shards
 from animatrix.train import TrainConfig, Trainer, load_checkpoint, run_training
@@ -362,6 +364,57 @@ def test_generation_is_deterministic_for_a_seed():
     assert np.array_equal(a, b)
     c = gen.generate(GenerationRequest(TAGS_A, "camera pan left", 3.0, 2.0, 3, seed=6))
     assert not np.array_equal(a, c)
+
+
+class XOracle(torch.nn.Module):
+    """A "model" whose x-prediction is exactly ``x0`` (velocity ``(x - x0) / max(t, t_min)`` as AniMatrix
+    derives it); records the (t, x) it is called with."""
+
+    def __init__(self, cfg: ModelConfig, x0: torch.Tensor) -> None:
+        super().__init__()
+        self.cfg, self.x0, self.calls = cfg, x0, []
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond) -> torch.Tensor:
+        self.calls.append((t.clone(), x.clone()))
+        tt = t.clamp(min=self.cfg.t_min).view(-1, 1, 1, 1, 1)
+        return (x - self.x0.expand_as(x)) / tt
+
+
+@pytest.mark.parametrize(
+    "steps,method,shift,t_start",
+    [
+        (1, "euler", 1.0, 1.0),
+        (7, "euler", 1.0, 1.0),
+        (20, "euler", 3.0, 1.0),
+        (5, "heun", 3.0, 1.0),
+        (10, "euler", 1.0, 0.9),
+    ],
+)
+def test_sample_carries_pure_noise_to_the_oracle_clip_along_the_straight_path(steps, method, shift, t_start):
+    model = tiny_model()
+    gen = torch.Generator().manual_seed(3)
+    x0 = (
+        torch.rand(1, 3, 4, 16, 16, generator=gen) * 1.6 - 0.8
+    )  # inside [-1, 1]: the final clamp hides nothing
+    oracle = XOracle(model.cfg, x0)
+    cond = model.encode(["camera pan left"], *tag_batch([TAGS_A]))
+    noise = torch.randn(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(11))
+    out = sample(oracle, cond, steps, 5.0, 2.0, torch.Generator().manual_seed(11), shift, method, t_start)
+    assert torch.allclose(out, x0, atol=1e-5)
+    times = [float(t[0]) for t, _ in oracle.calls]
+    assert times[0] == pytest.approx(t_start) and all(a >= b for a, b in zip(times, times[1:], strict=False))
+    for t, x in oracle.calls:  # every state lies on x_t = (1 - t/t_start) x0 + (t/t_start) noise
+        s = float(t[0]) / t_start
+        assert torch.allclose(x[:1], (1 - s) * x0 + s * noise, atol=1e-4)
+
+
+def test_sample_times_shift_spends_steps_near_t1():
+    plain, shifted = sample_times(10), sample_times(10, shift=3.0)
+    assert plain[0] == shifted[0] == 1.0 and plain[-1] == shifted[-1] == 0.0
+    assert (shifted[1:-1] > plain[1:-1]).all()
+    assert sample_times(4, t_start=0.9)[0] == pytest.approx(0.9)
+    with pytest.raises(ValueError):
+        sample_times(0)
 
 
 def test_unknown_and_invalid_tags_raise_the_taxonomy_error():
