@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ import numpy as np
 from annotator.base import ExpertOutput, ShotInput
 from annotator.probes import ProbeError, ProbeSet, load_probes
 from pipeline.clip_model import ClipLoadError, ClipSpec, LoadedClip, load_clip
+from pipeline.config_keys import field_ids, known_keys
 from taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -80,17 +81,8 @@ class ClipExpertConfig(ClipSpec):
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, where: str = "clip") -> ClipExpertConfig:
-        raw = dict(raw or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ClipExpertError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-            )
-        if raw.get("fields") is not None:
-            if isinstance(raw["fields"], str) or not isinstance(raw["fields"], Sequence):
-                raise ClipExpertError(f"{where}.fields: expected a list of field ids")
-            raw["fields"] = tuple(raw["fields"])
+        raw = known_keys(cls, raw, where, ClipExpertError)
+        field_ids(raw, where, ClipExpertError)
         cfg = cls(**raw)
         if cfg.temperature <= 0:
             raise ClipExpertError(f"{where}.temperature: must be > 0, got {cfg.temperature}")

@@ -25,12 +25,13 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from annotator.base import ExpertOutput, ShotInput
+from pipeline.config_keys import field_ids, known_keys
 from taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -83,17 +84,8 @@ class VlmConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, where: str = "vlm") -> VlmConfig:
-        raw = dict(raw or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise VlmConfigError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-            )
-        if raw.get("fields") is not None:
-            if isinstance(raw["fields"], str) or not isinstance(raw["fields"], Sequence):
-                raise VlmConfigError(f"{where}.fields: expected a list of field ids")
-            raw["fields"] = tuple(raw["fields"])
+        raw = known_keys(cls, raw, where, VlmConfigError)
+        field_ids(raw, where, VlmConfigError)
         cfg = cls(**raw)
         if not 0 < cfg.confidence <= 1:
             raise VlmConfigError(f"{where}.confidence: must be in (0, 1], got {cfg.confidence}")

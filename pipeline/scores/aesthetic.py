@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.clip_model import ClipSpec, LoadedClip, load_clip
+from pipeline.config_keys import known_keys
 from pipeline.scores.registry import ShotView, register
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,7 @@ class AestheticConfig:
     def from_dict(cls, raw: dict[str, Any], where: str = "aesthetic") -> AestheticConfig:
         if not isinstance(raw, dict):
             raise AestheticError(f"{where}: expected a mapping")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise AestheticError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-            )
+        raw = known_keys(cls, raw, where, AestheticError)
         for key in ("model", "head"):
             if not isinstance(raw.get(key), str) or not raw[key]:
                 raise AestheticError(f"{where}.{key}: required string")
