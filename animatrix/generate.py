@@ -29,8 +29,9 @@ from taxonomy import Taxonomy, load_taxonomy
 @dataclass
 class GenerationRequest:
     """What to generate: tags (``"field=value"``), text, guidance weights, sampler steps and seed; ``sampler``
-    "euler" / "heun", ``shift`` (SD3 time shift, > 1 = more steps near t = 1) and ``t_start`` (the time pure
-    noise is taken at) as in :func:`animatrix.model.sample`."""
+    "euler" / "heun", ``shift`` (SD3 time shift, > 1 = more steps near t = 1; None = the shift the checkpoint
+    was trained with), ``t_start`` (the time pure noise is taken at) and ``eta`` (share of fresh noise per
+    step; 0 = deterministic) as in :func:`animatrix.model.sample`."""
 
     tags: Sequence[str]
     text: str = ""
@@ -39,8 +40,9 @@ class GenerationRequest:
     steps: int = 20
     seed: int = 0
     sampler: str = "euler"
-    shift: float = 1.0
+    shift: float | None = None
     t_start: float = 1.0
+    eta: float = 0.0
 
 
 def parse_tags(taxonomy: Taxonomy, tags: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -55,9 +57,11 @@ def parse_tags(taxonomy: Taxonomy, tags: Sequence[str]) -> dict[str, tuple[str, 
 class Generator:
     """A loaded model (EMA weights by default) with its taxonomy, ready to sample."""
 
-    def __init__(self, model: AniMatrix, taxonomy: Taxonomy) -> None:
+    def __init__(self, model: AniMatrix, taxonomy: Taxonomy, train_shift: float = 1.0) -> None:
         self.model = model.eval()
         self.taxonomy = taxonomy
+        #: The time shift the model was trained with: the default sampling shift.
+        self.train_shift = train_shift
 
     @classmethod
     def from_checkpoint(
@@ -77,7 +81,7 @@ class Generator:
             with torch.no_grad():
                 for name, value in state["ema"].items():
                     params[name].copy_(value)
-        return cls(model, tax)
+        return cls(model, tax, float(state.get("config", {}).get("t_shift", 1.0)))
 
     def encode_tags(self, tags: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         vocab = self.taxonomy.vocab
@@ -98,9 +102,10 @@ class Generator:
             request.w_text,
             request.w_tag,
             generator,
-            shift=request.shift,
+            shift=self.train_shift if request.shift is None else request.shift,
             method=request.sampler,
             t_start=request.t_start,
+            eta=request.eta,
         )
         return np.stack([to_uint8(v) for v in video])
 

@@ -463,15 +463,33 @@ class AniMatrix(nn.Module):
 T_SAMPLING = ("uniform", "logit_normal")
 
 
-def sample_t(b: int, how: str = "uniform", generator: torch.Generator | None = None) -> torch.Tensor:
+def shift_time(t: torch.Tensor, shift: float) -> torch.Tensor:
+    """SD3's resolution time shift ``t' = shift t / (1 + (shift - 1) t)`` (``shift`` > 1 moves times towards
+    t = 1, the noise levels where a clip's layout is decided)."""
+    if shift <= 0:
+        raise ValueError(f"time shift must be > 0, got {shift}")
+    return shift * t / (1 + (shift - 1) * t)
+
+
+def sample_t(
+    b: int, how: str = "uniform", generator: torch.Generator | None = None, shift: float = 1.0
+) -> torch.Tensor:
     """Training times in (0, 1): ``uniform``, or ``logit_normal`` (SD3; puts only ~1.4% of the samples above
     t = 0.9, where a pixel-space model decides the global layout of a sample -- measured here: logit-normal
-    training denoised well but sampled patch-wise mosaics, hence the uniform default)."""
+    training denoised well but sampled patch-wise mosaics, hence the uniform default), then
+    :func:`shift_time`.
+
+    Why shift: a pixel patch averages its noise over many values (2x8x8x3 = 384), so at t = 0.9 a patch's
+    mean colour is still visible locally and the model can lower the loss without ever relating patches to
+    each other; sampling from pure noise then decides each patch from its own noise (mosaics). Training with
+    ``shift`` > 1 (and sampling with the same shift) spends the steps where only the joint structure helps."""
     if how == "uniform":
-        return torch.rand(b, generator=generator).clamp(1e-4, 1 - 1e-4)
-    if how == "logit_normal":
-        return torch.sigmoid(torch.randn(b, generator=generator))
-    raise ValueError(f"t sampling must be one of {', '.join(T_SAMPLING)}, got {how!r}")
+        t = torch.rand(b, generator=generator).clamp(1e-4, 1 - 1e-4)
+    elif how == "logit_normal":
+        t = torch.sigmoid(torch.randn(b, generator=generator))
+    else:
+        raise ValueError(f"t sampling must be one of {', '.join(T_SAMPLING)}, got {how!r}")
+    return shift_time(t, shift) if shift != 1.0 else t
 
 
 LOSS_WEIGHTINGS = ("v", "x")
@@ -484,8 +502,10 @@ def flow_matching_loss(
     generator: torch.Generator | None = None,
     t_sampling: str = "uniform",
     weighting: str = "v",
+    t_shift: float = 1.0,
 ) -> torch.Tensor:
-    """Rectified-flow loss: MSE between the predicted and the true velocity ``eps - x0`` (see :func:`sample_t`).
+    """Rectified-flow loss: MSE between the predicted and the true velocity ``eps - x0``; times from
+    :func:`sample_t` (``t_sampling``, ``t_shift``).
 
     ``weighting`` "v" is the plain velocity MSE. "x" multiplies each sample's velocity MSE by
     ``max(t, t_min)^2``, which for x-prediction is the MSE of the predicted clean clip: the velocity loss
@@ -496,7 +516,7 @@ def flow_matching_loss(
     if weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"loss weighting must be one of {', '.join(LOSS_WEIGHTINGS)}, got {weighting!r}")
     b = x0.shape[0]
-    t = sample_t(b, t_sampling, generator).to(x0.device)
+    t = sample_t(b, t_sampling, generator, t_shift).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     tt = t.view(b, 1, 1, 1, 1)
     xt = (1 - tt) * x0 + tt * noise
@@ -544,9 +564,7 @@ def sample_times(steps: int, shift: float = 1.0, t_start: float = 1.0) -> torch.
         raise ValueError(f"t_start must be in (0, 1], got {t_start}")
     if shift <= 0:
         raise ValueError(f"time shift must be > 0, got {shift}")
-    ts = torch.linspace(1.0, 0.0, steps + 1)
-    ts = shift * ts / (1 + (shift - 1) * ts)
-    return ts * t_start
+    return shift_time(torch.linspace(1.0, 0.0, steps + 1), shift) * t_start
 
 
 @torch.no_grad()
@@ -560,15 +578,28 @@ def sample(
     shift: float = 1.0,
     method: str = "euler",
     t_start: float = 1.0,
+    eta: float = 0.0,
 ) -> torch.Tensor:
     """Integrate the guided velocity from noise to a clip (t = 0): ``(B, C, T, H, W)``.
 
     The flow is ``x_t = (1 - t) x0 + t eps`` with ``v = eps - x0``, so a step from ``t`` down to ``t'`` is
     ``x += (t' - t) v``. ``method`` "euler" or "heun" (second order, one extra model call per step except the
     last); times from :func:`sample_times` (``shift``, ``t_start``: pure noise is taken as ``x_{t_start}``).
+
+    ``eta`` (Euler only) makes the step stochastic: with the estimates ``x0^ = x - t v`` and
+    ``eps^ = x + (1 - t) v`` the next state is ``(1 - t') x0^ + t' (sqrt(1 - eta^2) eps^ + eta z)`` with fresh
+    noise ``z``; ``eta`` 0 is exactly the Euler step, 1 re-noises with fresh noise only (as DDPM's ancestral
+    sampler does). Why: a deterministic path keeps the starting noise to the end, and a small model that has
+    not learnt how patches relate turns each patch's share of it into a colour of its own (mosaics, measured
+    here); fresh noise at every step averages those per-patch decisions out, so the clip's layout comes from
+    what the model predicts jointly.
     """
     if method not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {method!r}")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    if eta > 0 and method != "euler":
+        raise ValueError(f"eta > 0 (stochastic steps) needs the euler sampler, got {method!r}")
     cfg = model.cfg
     b = cond.tag_ids.shape[0]
     x = torch.randn(b, cfg.channels, cfg.frames, cfg.size, cfg.size, generator=generator)
@@ -576,6 +607,11 @@ def sample(
     for i in range(steps):
         t, t_next = ts[i], ts[i + 1]
         v = guided_velocity(model, x, t.expand(b), cond, w_text, w_tag)
+        if eta > 0:
+            x0_hat, eps_hat = x - t * v, x + (1 - t) * v
+            fresh = torch.randn(x.shape, generator=generator)
+            x = (1 - t_next) * x0_hat + t_next * (math.sqrt(1 - eta * eta) * eps_hat + eta * fresh)
+            continue
         x_next = x + (t_next - t) * v
         if method == "heun" and t_next > 0:
             v_next = guided_velocity(model, x_next, t_next.expand(b), cond, w_text, w_tag)

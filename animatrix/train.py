@@ -59,6 +59,9 @@ class TrainConfig:
     precision: str = "auto"
     #: Training-time distribution of t (see animatrix.model.sample_t): "uniform" or "logit_normal".
     t_sampling: str = "uniform"
+    #: SD3 time shift of the training times (see animatrix.model.sample_t); generation samples with the same
+    #: shift unless told otherwise.
+    t_shift: float = 1.0
     #: Loss weighting over t (see animatrix.model.flow_matching_loss): "v" (velocity MSE) or "x" (clean-clip MSE).
     loss_weighting: str = "v"
     #: torch intra-op threads per process (1 is fastest on a shared machine).
@@ -170,7 +173,13 @@ class Trainer:
         cond = cond.drop(keep_text, tag_mask)
         with torch.autocast("cpu", dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
             loss = flow_matching_loss(
-                self.net, batch.video, cond, self.generator, self.cfg.t_sampling, self.cfg.loss_weighting
+                self.net,
+                batch.video,
+                cond,
+                self.generator,
+                self.cfg.t_sampling,
+                self.cfg.loss_weighting,
+                self.cfg.t_shift,
             )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

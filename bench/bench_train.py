@@ -137,8 +137,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-steps", type=int, default=20)
     parser.add_argument("--w-tag", type=float, default=3.0)
     parser.add_argument("--sampler", choices=SAMPLERS, default="euler")
-    parser.add_argument("--shift", type=float, default=1.0, help="SD3 time shift of the sampling schedule.")
+    parser.add_argument(
+        "--shift", type=float, default=None, help="SD3 time shift of sampling (default: the training shift)."
+    )
     parser.add_argument("--t-start", type=float, default=1.0, help="Time at which pure noise is taken.")
+    parser.add_argument(
+        "--eta", type=float, default=0.0, help="Share of fresh noise per sampling step (0-1)."
+    )
     parser.add_argument("--raw-weights", action="store_true", help="Sample with the raw weights, not EMA.")
     parser.add_argument("--extra-tags", nargs="*", default=["motion.timing=held", "camera.layout=full"])
     parser.add_argument("--ceiling-clips", type=int, default=150)
@@ -197,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
             sampler=args.sampler,
             shift=args.shift,
             t_start=args.t_start,
+            eta=args.eta,
         )
         clips = gen.generate(request, batch=args.per_class)
         for clip in clips:
@@ -206,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\n== closed loop: {args.per_class} generated clips per requested camera.movement "
         f"(+ {' '.join(args.extra_tags)}; tags only, w_tag {args.w_tag}, {args.sample_steps} {args.sampler} "
-        f"steps, shift {args.shift}, t_start {args.t_start}, {'raw' if args.raw_weights else 'EMA'} weights, "
+        f"steps, shift {gen.train_shift if args.shift is None else args.shift}, t_start {args.t_start}, eta {args.eta}, {'raw' if args.raw_weights else 'EMA'} weights, "
         f"{time.perf_counter() - t0:.0f} s)"
     )
     for reader, got in reads.items():

@@ -69,13 +69,28 @@ def generate(
     w_tag: Annotated[float, typer.Option("--w-tag", help="Tag guidance weight.")] = 2.0,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Euler sampling steps.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed; the same seed gives the same clip.")] = 0,
+    eta: Annotated[
+        float,
+        typer.Option(
+            "--eta",
+            min=0.0,
+            max=1.0,
+            help="Share of fresh noise per step: 0 deterministic Euler, 1 ancestral.",
+        ),
+    ] = 0.0,
+    shift: Annotated[
+        float | None,
+        typer.Option(
+            "--shift", min=0.01, help="Time shift of the sampling schedule (default: the training shift)."
+        ),
+    ] = None,
 ) -> None:
     """Generate a clip from PKS tags and text with dual classifier-free guidance; writes mp4 + gif."""
     from animatrix.generate import GenerationRequest, generate_to_files
     from taxonomy import TaxonomyError
 
     all_tags = [*(tags or []), *(extra_tags or [])]
-    request = GenerationRequest(all_tags, text, w_text, w_tag, steps, seed)
+    request = GenerationRequest(all_tags, text, w_text, w_tag, steps, seed, shift=shift, eta=eta)
     try:
         mp4, gif = generate_to_files(checkpoint, request, out)
     except TaxonomyError as exc:

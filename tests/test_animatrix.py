@@ -327,6 +327,33 @@ def test_x_loss_weighting_scales_the_velocity_loss_by_t_squared():
         flow_matching_loss(model, x0, cond, weighting="snr")
 
 
+def test_training_time_shift_moves_the_times_towards_noise_and_reaches_the_loss():
+    plain = sample_t(20000, "uniform", torch.Generator().manual_seed(2))
+    shifted = sample_t(20000, "uniform", torch.Generator().manual_seed(2), shift=6.0)
+    assert torch.allclose(shifted, 6 * plain / (1 + 5 * plain))
+    assert float(plain.median()) == pytest.approx(0.5, abs=0.02)
+    assert float(shifted.median()) == pytest.approx(6 * 0.5 / 3.5, abs=0.02)  # 0.857
+    assert float(shifted.max()) < 1.0 and float(shifted.min()) > 0.0
+    model = tiny_model()
+    cond = model.encode(["camera pan left"], *tag_batch([TAGS_A]))
+    x0 = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    with torch.no_grad():
+        losses = [
+            float(
+                flow_matching_loss(
+                    model, x0, cond, torch.Generator().manual_seed(1), weighting="x", t_shift=s
+                )
+            )
+            for s in (1.0, 6.0)
+        ]
+    t = sample_t(1, "uniform", torch.Generator().manual_seed(1))
+    assert losses[1] != losses[0] and float(t[0]) < float(
+        sample_t(1, "uniform", torch.Generator().manual_seed(1), shift=6.0)[0]
+    )
+    with pytest.raises(ValueError, match="shift"):
+        sample_t(4, "uniform", shift=0.0)
+
+
 @pytest.mark.slow
 def test_a_few_training_steps_on_synthetic_shards_reduce_the_loss(shards, tmp_path):
     cfg = TrainConfig(
@@ -408,6 +435,33 @@ def test_sample_carries_pure_noise_to_the_oracle_clip_along_the_straight_path(st
         assert torch.allclose(x[:1], (1 - s) * x0 + s * noise, atol=1e-4)
 
 
+@pytest.mark.parametrize("eta", [0.5, 1.0])
+def test_stochastic_steps_reach_the_oracle_clip_and_eta_zero_is_euler(eta):
+    model = tiny_model()
+    x0 = torch.rand(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(3)) * 1.6 - 0.8
+    cond = model.encode(["camera pan left"], *tag_batch([TAGS_A]))
+    oracle = XOracle(model.cfg, x0)
+    out = sample(oracle, cond, 8, 5.0, 2.0, torch.Generator().manual_seed(11), eta=eta)
+    assert torch.allclose(out, x0, atol=1e-5)
+    # each visited state is x0 mixed with unit-variance noise at its time: x_t - (1 - t) x0 = t * noise
+    for t, x in oracle.calls[1:]:
+        resid = (x[:1] - (1 - float(t[0])) * x0) / float(t[0])
+        assert abs(float(resid.std()) - 1.0) < 0.15
+    with torch.no_grad():  # a model whose prediction depends on its input
+        for p in model.final.parameters():
+            p.normal_(0, 0.3)
+    euler = sample(model, cond, 5, 3.0, 2.0, torch.Generator().manual_seed(4))
+    eta0 = sample(model, cond, 5, 3.0, 2.0, torch.Generator().manual_seed(4), eta=0.0)
+    assert torch.allclose(euler, eta0, atol=1e-5)
+    assert not torch.allclose(
+        euler, sample(model, cond, 5, 3.0, 2.0, torch.Generator().manual_seed(4), eta=1.0)
+    )
+    with pytest.raises(ValueError, match="eta"):
+        sample(oracle, cond, 4, eta=1.5)
+    with pytest.raises(ValueError, match="euler"):
+        sample(oracle, cond, 4, method="heun", eta=0.5)
+
+
 def test_sample_times_shift_spends_steps_near_t1():
     plain, shifted = sample_times(10), sample_times(10, shift=3.0)
     assert plain[0] == shifted[0] == 1.0 and plain[-1] == shifted[-1] == 0.0
@@ -480,6 +534,26 @@ def test_generate_command_writes_mp4_and_gif_and_rejects_unknown_tags(tmp_path):
     )
     assert bad.exit_code == 2 and "did you mean 'pan_left'" in bad.output
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_generation_samples_with_the_checkpoints_training_shift_by_default(tmp_path):
+    cfg = TrainConfig(model=TINY_MODEL, precision="fp32", t_shift=4.0)
+    trainer = Trainer(cfg, TAX, tiny_t5())
+    with torch.no_grad():  # a non-zero output layer, so the sampled clip depends on the schedule
+        for p in trainer.model.final.parameters():
+            p.normal_(0, 0.5)
+        trainer.ema = {n: p.detach().clone() for n, p in trainer.params.items()}
+    trainer.save(tmp_path / "run")
+    gen = Generator.from_checkpoint(tmp_path / "run", TAX, tiny_t5())
+    assert gen.train_shift == 4.0
+
+    def clip(shift):
+        return gen.generate(
+            GenerationRequest(TAGS_A, "a pan", w_text=0.0, w_tag=1.0, steps=4, seed=3, shift=shift)
+        )
+
+    assert np.array_equal(clip(None), clip(4.0))
+    assert not np.array_equal(clip(None), clip(1.0))
 
 
 # ------------------------------------------------------------------------------------------- rebalancing
