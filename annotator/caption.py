@@ -170,12 +170,15 @@ class AniCaption:
 
     def pictures_wanted(self, shot: ShotInput) -> list[PictureRequest]:
         """The larger source pictures the experts may read for ``shot`` (experts that read none say nothing)."""
-        wanted: list[PictureRequest] = []
+        by_width: dict[int, set[int]] = {}
         for expert in self.experts:
             ask = getattr(expert, "pictures_wanted", None)
             if callable(ask):
-                wanted += ask(shot)
-        return wanted
+                for request in ask(shot):
+                    by_width.setdefault(request.width, set()).update(request.pts)
+        # experts share pictures (the style and timing experts both read the video-level ones): one request
+        # per width, each picture once
+        return [PictureRequest(width, tuple(sorted(pts))) for width, pts in by_width.items()]
 
     def annotate_with_embedding(self, shot: ShotInput) -> tuple[ShotAnnotation, np.ndarray | None]:
         """:meth:`annotate`, plus the shot embedding of the first expert that has one (the CLIP expert caches

@@ -11,7 +11,9 @@ compared with the label values mapped to PKS tags through the taxonomy's ``label
   ``complex`` and ``tracking`` are skipped too (combinations a single-movement tagger cannot be held to).
   Layout and style are clip labels: every shot of the clip carries them. A style label maps to the field its
   tag names (``jp_cel_tv`` -> style.rendering=tv_anime, ``3dcg`` -> style.medium=3dcg); the row
-  ``style.medium`` also scores the medium the 2D anime styles imply (:data:`IMPLIED_MEDIUM`).
+  ``style.medium`` also scores the medium the 2D anime styles imply (:data:`IMPLIED_MEDIUM`); the row
+  ``style.medium.2d_vs_3dcg`` is the same field over the shots whose medium is 2d_cel or 3dcg only (the
+  2D-vs-3DCG target: Western cartoons and motion graphics left out).
 * vfx.effects: per-value precision / recall over all labelled shots (a shot without a vfx.effects tag predicts
   no effect). A shot's truth is its ``vfx`` labels (mapped) plus the clip's in-shot ``flashes`` that overlap it
   (white / colour flash and strobe -> flash, impact_frame -> impact_frame, inversion -> colour_inversion).
@@ -54,6 +56,8 @@ FLASH_EFFECT = {
 }
 #: The production medium the style labels that name a rendering tier imply (hand-drawn TV and film anime).
 IMPLIED_MEDIUM = {"jp_cel_tv": "2d_cel", "jp_cel_film": "2d_cel"}
+#: The media the ``style.medium.2d_vs_3dcg`` row scores.
+TWO_D_VS_3D = ("2d_cel", "3dcg")
 #: Report rows of the single-valued fields, in print order: (row name, label source).
 FIELD_ROWS = (
     ("camera.movement", "camera"),
@@ -62,6 +66,7 @@ FIELD_ROWS = (
     ("camera.layout", "layout"),
     ("style", "style"),
     ("style.medium", "style_medium"),
+    ("style.medium.2d_vs_3dcg", "style_2d_3d"),
     ("vfx.text_overlay", "text_overlay"),
 )
 #: The experts tried by :func:`load_experts`, as (module, class); one that cannot be imported or built is skipped.
@@ -320,13 +325,13 @@ def shot_truth(
     """``({row: (field, value)}, vfx.effects truth)`` of one labelled shot (unknown labels left out)."""
     truth: dict[str, tuple[str, str]] = {}
     for row, source in FIELD_ROWS:
-        if source == "style_medium":
+        if source in ("style_medium", "style_2d_3d"):
             medium = IMPLIED_MEDIUM.get(label.style)
             tag = tax.tags_from_label("style", label.style)
-            if medium is not None:
+            if medium is None and tag is not None and tag.field == "style.medium":
+                medium = tag.value
+            if medium is not None and (source == "style_medium" or medium in TWO_D_VS_3D):
                 truth[row] = ("style.medium", medium)
-            elif tag is not None and tag.field == "style.medium":
-                truth[row] = (tag.field, tag.value)
             continue
         raw = getattr(label, source) if source in ("layout", "style") else getattr(shot, source)
         if source == "camera" and raw in CAMERA_SKIP:

