@@ -20,6 +20,7 @@ from animatrix.model import (
     DiTBlock,
     FrozenT5,
     ModelConfig,
+    OffsetBias,
     TagEncoder,
     build_text_encoder,
     flow_matching_loss,
@@ -171,6 +172,43 @@ def test_adaln_is_identity_initialised():
     assert torch.allclose(block.modulated_norm1(x, c), F.layer_norm(x, (32,), eps=1e-6), atol=1e-6)
     shift, scale, gate = block.modulation(c)[:3]
     assert torch.all(shift == 0) and torch.all(scale == 0) and torch.all(gate == 0)
+
+
+def test_offset_bias_starts_at_zero_and_indexes_token_offsets():
+    grid = (2, 3, 3)
+    bias = OffsetBias(grid, 16, 2)
+    c = torch.randn(4, 16)
+    assert torch.all(bias(c) == 0)  # zero-initialised: attention starts as without it
+    with torch.no_grad():  # put a logit on one offset only: (dt, dy, dx) = (1, 0, -1) for head 1
+        table = torch.zeros(2, bias.offsets)
+        offset = (
+            ((1 + grid[0] - 1) * (2 * grid[1] - 1) + 0 + grid[1] - 1) * (2 * grid[2] - 1) + -1 + grid[2] - 1
+        )
+        table[1, offset] = 5.0
+        bias.proj[1].bias.copy_(table.flatten())
+    out = bias(c)
+    assert torch.all(out[:, 0] == 0)
+    coords = [(t, y, x) for t in range(grid[0]) for y in range(grid[1]) for x in range(grid[2])]
+    for i, (ti, yi, xi) in enumerate(coords):
+        for j, (tj, yj, xj) in enumerate(coords):
+            want = 5.0 if (ti - tj, yi - yj, xi - xj) == (1, 0, -1) else 0.0
+            assert float(out[0, 1, i, j]) == want
+    # in the model: identity at init (same output as without the bias), and its logits reach attention
+    base, biased = tiny_model(), tiny_model(offset_bias=True)
+    biased.load_state_dict(base.state_dict(), strict=False)
+    for p in (*base.final.parameters(), *biased.final.parameters()):
+        torch.nn.init.normal_(p, std=0.1, generator=torch.Generator().manual_seed(0))
+    for block_a, block_b in zip(base.blocks, biased.blocks, strict=True):
+        for lin_a, lin_b in ((block_a.ada[1], block_b.ada[1]),):
+            with torch.no_grad():
+                lin_a.weight.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
+                lin_b.weight.copy_(lin_a.weight)
+    cond = base.encode(["camera pan left"], *tag_batch([TAGS_A]))
+    x, t = torch.randn(1, 3, 4, 16, 16), torch.tensor([0.7])
+    with torch.no_grad():
+        assert torch.allclose(base(x, t, cond), biased(x, t, cond), atol=1e-6)
+        biased.blocks[0].offset_bias.proj[1].bias.normal_(0, 3.0)
+        assert not torch.allclose(base(x, t, cond), biased(x, t, cond), atol=1e-4)
 
 
 def test_condition_dropout_modes_occur_at_the_configured_rates():
