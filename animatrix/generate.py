@@ -2,8 +2,10 @@
 
 Tags are parsed with the taxonomy's own ``Taxonomy.parse_tag`` / ``validate`` (unknown or deprecated tags raise
 its error message, with suggestions), encoded with the checkpoint's tag id map (checked against the taxonomy),
-and sampled with the EMA weights by Euler (or Heun) integration of the guided velocity
-``v = v0 + w_text (v_text - v0) + w_tag (v_tag+text - v_text)`` (:func:`animatrix.model.guided_velocity`).
+and sampled with the EMA weights from the guided velocity
+``v = v0 + w_text (v_text - v0) + w_tag (v_tag+text - v_text)`` (:func:`animatrix.model.guided_velocity`) by
+Euler steps that re-noise with fresh noise (``eta`` 1, the default: measured to turn patch mosaics into coherent
+pictures), or deterministic Euler / Heun integration (``eta`` 0).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class GenerationRequest:
     """What to generate: tags (``"field=value"``), text, guidance weights, sampler steps and seed; ``sampler``
     "euler" / "heun", ``shift`` (SD3 time shift, > 1 = more steps near t = 1; None = the shift the checkpoint
     was trained with), ``t_start`` (the time pure noise is taken at) and ``eta`` (share of fresh noise per
-    step; 0 = deterministic) as in :func:`animatrix.model.sample`."""
+    step; 1 by default, 0 = deterministic Euler) as in :func:`animatrix.model.sample`."""
 
     tags: Sequence[str]
     text: str = ""
@@ -42,7 +44,7 @@ class GenerationRequest:
     sampler: str = "euler"
     shift: float | None = None
     t_start: float = 1.0
-    eta: float = 0.0
+    eta: float = 1.0
 
 
 def parse_tags(taxonomy: Taxonomy, tags: Sequence[str]) -> dict[str, tuple[str, ...]]:

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--t-start", type=float, default=1.0, help="Time at which pure noise is taken.")
     parser.add_argument(
-        "--eta", type=float, default=0.0, help="Share of fresh noise per sampling step (0-1)."
+        "--eta", type=float, default=1.0, help="Share of fresh noise per sampling step (0-1)."
     )
     parser.add_argument("--raw-weights", action="store_true", help="Sample with the raw weights, not EMA.")
     parser.add_argument("--extra-tags", nargs="*", default=["motion.timing=held", "camera.layout=full"])

@@ -75,9 +75,9 @@ def generate(
             "--eta",
             min=0.0,
             max=1.0,
-            help="Share of fresh noise per step: 0 deterministic Euler, 1 ancestral.",
+            help="Share of fresh noise per step: 1 ancestral (default), 0 deterministic Euler.",
         ),
-    ] = 0.0,
+    ] = 1.0,
     shift: Annotated[
         float | None,
         typer.Option(

@@ -421,13 +421,18 @@ def test_a_few_training_steps_on_synthetic_shards_reduce_the_loss(shards, tmp_pa
 # ------------------------------------------------------------------------------------------- generation
 
 
-def test_generation_is_deterministic_for_a_seed():
-    gen = Generator(tiny_model(), TAX)
-    request = GenerationRequest(TAGS_A, "camera pan left", w_text=3.0, w_tag=2.0, steps=3, seed=5)
+@pytest.mark.parametrize("eta", [1.0, 0.0])
+def test_generation_is_deterministic_for_a_seed(eta):
+    model = tiny_model()
+    with torch.no_grad():  # an output that depends on the input (the zero-initialised head predicts 0)
+        for p in model.final.parameters():
+            p.normal_(0, 0.3, generator=torch.Generator().manual_seed(2))
+    gen = Generator(model, TAX)
+    request = GenerationRequest(TAGS_A, "camera pan left", w_text=3.0, w_tag=2.0, steps=3, seed=5, eta=eta)
     a, b = gen.generate(request), gen.generate(request)
     assert a.shape == (1, 4, 16, 16, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
-    c = gen.generate(GenerationRequest(TAGS_A, "camera pan left", 3.0, 2.0, 3, seed=6))
+    c = gen.generate(GenerationRequest(TAGS_A, "camera pan left", 3.0, 2.0, 3, seed=6, eta=eta))
     assert not np.array_equal(a, c)
 
 
