@@ -9,29 +9,67 @@ output folder on the workers the first run left up, which is the steady state of
 the workers; ``ru_maxrss`` alone would only see the driver. CPU seconds (user + system, all threads, the same
 process tree) are printed too: on a shared, loaded machine the wall-clock ratio mostly measures the load, while
 "decode CPU / curate CPU" is the share of decode speed the job would reach on the same cores left to itself.
+
+``--footage DIR --limit N``: the same measurement on N real videos of DIR instead of the synthetic set (the
+largest frames first, leaving out the known duplicates of ``DIR/duplicates.json``); the files are read in place,
+never copied.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import av
+from av.video.reformatter import VideoReformatter
+
 from pipeline.curate import CurateConfig, run_curate
-from pipeline.decode import iter_frames, probe
+from pipeline.decode import probe
 from pipeline.synthetic import SynthConfig, generate_footage
 
 
+def footage_videos(folder: Path, limit: int) -> list[Path]:
+    """Up to ``limit`` videos of ``folder``, largest frames first (then by name), leaving out a video listed
+    in ``duplicates.json`` as a duplicate of one already taken (a duplicate would only measure dedupe)."""
+    paired: dict[str, set[str]] = {}
+    dup_file = folder / "duplicates.json"
+    if dup_file.is_file():
+        for pair in json.loads(dup_file.read_text()).get("pairs", []):
+            paired.setdefault(pair["a"], set()).add(pair["b"])
+            paired.setdefault(pair["b"], set()).add(pair["a"])
+    sized = []
+    for v in sorted(folder.glob("*.mp4")):
+        info = probe(v)
+        sized.append((-info.width * info.height, v.name, v))
+    taken: list[Path] = []
+    for _, name, v in sorted(sized):
+        if len(taken) < limit and not paired.get(name, set()) & {t.name for t in taken}:
+            taken.append(v)
+    return taken
+
+
 def decode_seconds(videos: list[Path]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, source seconds) to decode every frame of ``videos`` at full size with PyAV."""
+    """(wall seconds, CPU seconds, source seconds) to decode every frame of ``videos`` with PyAV (the
+    decoder's automatic threads) and convert it to a full-size RGB array, through one reformatter per file.
+    Written out here rather than through ``pipeline.decode`` so that two versions of the pipeline are measured
+    against the same reference."""
     t0, c0 = time.perf_counter(), time.process_time()
     source = 0.0
     for v in videos:
         info = probe(v)
-        n = sum(1 for _ in iter_frames(v))
+        n = 0
+        with av.open(str(v)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            reformatter = VideoReformatter()
+            for frame in container.decode(stream):
+                reformatter.reformat(frame, format="rgb24").to_ndarray()
+                n += 1
         source += n / float(info.fps)
     return time.perf_counter() - t0, time.process_time() - c0, source
 
@@ -128,19 +166,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--videos", type=int, default=6)
     parser.add_argument("--runners", nargs="*", default=["local", "ray", "ray-warm"])
     parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument(
+        "--footage", type=Path, default=None, help="real videos to use instead of synthetic ones"
+    )
+    parser.add_argument("--limit", type=int, default=4, help="videos taken from --footage")
     args = parser.parse_args(argv)
     cfg = CurateConfig.load(args.config)
     mb = 1 / 2**20
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        generate_footage(data, videos=args.videos, seed=3, config=SynthConfig())
-        videos = sorted(data.glob("*.mp4"))
+        if args.footage is not None:
+            videos = footage_videos(args.footage, args.limit)
+            if not videos:
+                raise SystemExit(f"{args.footage}: no .mp4 videos")
+            inputs = videos
+        else:
+            data = Path(tmp) / "data"
+            generate_footage(data, videos=args.videos, seed=3, config=SynthConfig())
+            videos = sorted(data.glob("*.mp4"))
+            inputs = [data]
         dec_wall, dec_cpu, source = decode_seconds(videos)
         dec_rate = source / dec_wall
+        sizes = sorted({f"{i.width}x{i.height}" for i in map(probe, videos)})
         print(f"   load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(
-            f"   {len(videos)} videos, {source:.0f} s of 640x360 video; plain decode {dec_wall:.1f} s wall "
-            f"= {dec_rate:.1f} video-s/s, {dec_cpu:.1f} CPU s"
+            f"   {len(videos)} videos, {source:.0f} s of {', '.join(sizes)} video; plain decode {dec_wall:.1f} s "
+            f"wall = {dec_rate:.1f} video-s/s, {dec_cpu:.1f} CPU s"
         )
         print(
             f"   {'runner':<8}{'wall s':>8}{'video-s/s':>11}{'/ decode':>10}{'CPU s':>8}{'decode/CPU':>12}"
@@ -151,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
             out = Path(tmp) / f"out-{runner}"
             with MemorySampler() as mem:
                 t0, c0 = time.perf_counter(), tree_cpu_seconds(os.getpid())
-                s = run_curate([data], out, cfg, runner=runner.split("-")[0], say=lambda _m: None)
+                s = run_curate(inputs, out, cfg, runner=runner.split("-")[0], say=lambda _m: None)
                 wall, cpu = time.perf_counter() - t0, tree_cpu_seconds(os.getpid()) - c0
             rate = source / wall
             worker = f"{mem.peak_child * mb:.0f}" if runner.startswith("ray") else "-"

@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline.decode import VideoError, first_video_stream, open_container
 from pipeline.shots.base import Shot
@@ -56,6 +57,8 @@ class ClipEncoding:
     codec: str = "libx264"
     crf: int = 18
     preset: str = "veryfast"
+    #: Extra x264 options over the preset ("key=value:key=value", x264's ``--x264-params`` syntax); None: none.
+    x264_params: str | None = None
     pix_fmt: str = "yuv420p"
     #: Active picture to keep, ``(x, y, width, height)`` in source pixels (bars cut away); None keeps the frame.
     crop: tuple[int, int, int, int] | None = None
@@ -138,19 +141,24 @@ def _crop_yuv420p(frame: av.VideoFrame, x: int, y: int, w: int, h: int) -> av.Vi
     return av.VideoFrame.from_ndarray(np.concatenate(parts).reshape(h * 3 // 2, w), format="yuv420p")
 
 
-def to_clip_frame(frame: av.VideoFrame, geo: ClipGeometry) -> av.VideoFrame:
+def to_clip_frame(
+    frame: av.VideoFrame, geo: ClipGeometry, reformatter: VideoReformatter | None = None
+) -> av.VideoFrame:
     """A decoded source frame cropped, scaled and converted to the clip's pixel format (the one conversion
-    every clip frame goes through, whether it is cut in the analysis pass or by a second decode)."""
+    every clip frame goes through, whether it is cut in the analysis pass or by a second decode).
+
+    Pass one ``reformatter`` for all the frames of a video: a new one (what ``frame.reformat`` makes) sets
+    up a libswscale context and its threads for every frame. The pixels are the same either way."""
+    r = reformatter if reformatter is not None else VideoReformatter()
     if geo.crop is not None:
         x, y, w, h = geo.crop
         if frame.format.name == "yuv420p" and not (x % 2 or y % 2 or w % 2 or h % 2):
             frame = _crop_yuv420p(frame, x, y, w, h)
         else:
-            frame = av.VideoFrame.from_ndarray(
-                frame.to_ndarray(format="rgb24")[y : y + h, x : x + w].copy(), format="rgb24"
-            )
+            rgb = r.reformat(frame, format="rgb24").to_ndarray()
+            frame = av.VideoFrame.from_ndarray(rgb[y : y + h, x : x + w].copy(), format="rgb24")
     if (frame.width, frame.height, frame.format.name) != (geo.width, geo.height, geo.pix_fmt):
-        frame = frame.reformat(width=geo.width, height=geo.height, format=geo.pix_fmt)
+        frame = r.reformat(frame, width=geo.width, height=geo.height, format=geo.pix_fmt)
     return frame
 
 
@@ -182,6 +190,8 @@ class _ClipWriter:
         self.stream = self.container.add_stream(enc.codec, rate=geo.out_fps)
         self.stream.width, self.stream.height, self.stream.pix_fmt = geo.width, geo.height, enc.pix_fmt
         self.stream.options = {"crf": str(enc.crf), "preset": enc.preset}
+        if enc.x264_params:
+            self.stream.options = {**self.stream.options, "x264-params": enc.x264_params}
         self.stream.thread_count = 1  # deterministic bytes for identical input
         self.geo = geo
         self.frame_time_base = 1 / Fraction(
@@ -272,6 +282,7 @@ def cut_clips(
             k: Counter(output_indices(span, geo, enc.fps is not None)) for k, span in enumerate(spans)
         }
         results: dict[int, CutClip] = {}
+        reformatter = VideoReformatter()
         active: tuple[int, _ClipWriter] | None = None
         cursor = 0  # position in ``order`` of the next span to open
         last_needed = spans[order[-1]].end
@@ -286,7 +297,7 @@ def cut_clips(
                     k, writer = active
                     times = repeats[k][index]
                     if times:
-                        clip_frame = to_clip_frame(frame, geo)
+                        clip_frame = to_clip_frame(frame, geo, reformatter)
                         for _ in range(times):
                             writer.write(clip_frame)
                     if index == spans[k].end:
@@ -341,6 +352,7 @@ class ClipCutter:
         self.done: dict[str, CutClip] = {}
         self.failed: dict[str, str] = {}
         self.timings: Counter[str] = Counter()
+        self._reformatter = VideoReformatter()  # for the conversions on the caller's thread
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="clip-encode") if threads > 1 else None
         self._running: list[tuple[str, Future[CutClip]]] = []
         self._lock = threading.Lock()
@@ -357,7 +369,7 @@ class ClipCutter:
         t = time.perf_counter()
         held, self.frames, self.held = self.frames, {}, 0
         for index, (frame, _) in held.items():
-            self._hold(index, to_clip_frame(frame, self.geo))
+            self._hold(index, to_clip_frame(frame, self.geo, self._reformatter))
         self.timings["clip frames"] += time.perf_counter() - t
 
     def add_frame(self, index: int, frame: av.VideoFrame) -> None:
@@ -366,7 +378,7 @@ class ClipCutter:
             return
         if self.geo is not None:
             t = time.perf_counter()
-            frame = to_clip_frame(frame, self.geo)
+            frame = to_clip_frame(frame, self.geo, self._reformatter)
             self.timings["clip frames"] += time.perf_counter() - t
         self._hold(index, frame)
 
@@ -386,7 +398,7 @@ class ClipCutter:
         held = self.frames.get(index)
         if held is None or self.geo is None:
             return None
-        return held[0].to_ndarray(format="rgb24")
+        return self._reformatter.reformat(held[0], format="rgb24").to_ndarray()
 
     def release_through(self, index: int) -> None:
         """Drop held frames up to ``index``: no clip cut later starts at or before it."""

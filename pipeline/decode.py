@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline.timebase import snap_rate
 
@@ -123,16 +124,27 @@ def probe(path: str | Path) -> StreamInfo:
         )
 
 
+#: 8-bit planar 4:2:0 formats whose ``to_ndarray()`` is the three planes' packed rows one after the other.
+_PLANAR_420 = ("yuv420p", "yuvj420p")
+
+
 def picture_digest(frame: av.VideoFrame) -> bytes:
     """A content hash of the decoded picture itself (not the file bytes): equal for identical decoded frames
     whatever the container, and independent of line padding in the frame buffers."""
+    # SHA-1 as a fast content checksum (hardware-accelerated here), not for security; 8 bytes suffice.
+    digest = hashlib.sha1(f"{frame.format.name}:{frame.width}x{frame.height}".encode())
+    if frame.format.name in _PLANAR_420 and frame.width % 2 == 0 and frame.height % 2 == 0:
+        # the bytes of ``frame.to_ndarray()`` (Y rows, then U, then V, packed), hashed from the planes
+        # without building that array first (a 1080p frame is 3 MB)
+        for plane in frame.planes:
+            rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: plane.height, : plane.width]
+            digest.update(memoryview(np.ascontiguousarray(rows)).cast("B"))
+        return digest.digest()[:8]
     try:
         data = frame.to_ndarray()  # native pixel format, packed rows
     except (ValueError, NotImplementedError, TypeError, AssertionError):
         # PyAV refuses some layouts natively (e.g. odd widths in 4:2:0); hash the RGB conversion instead
         data = frame.to_ndarray(format="rgb24")
-    # SHA-1 as a fast content checksum (hardware-accelerated here), not for security; 8 bytes suffice.
-    digest = hashlib.sha1(f"{frame.format.name}:{frame.width}x{frame.height}".encode())
     digest.update(memoryview(np.ascontiguousarray(data)).cast("B"))
     return digest.digest()[:8]
 
@@ -159,10 +171,14 @@ def iter_frames(
         )
         fmt = "gray" if gray else "rgb24"
         width, height = size if size else (None, None)
+        # One reformatter for the whole decode: ``frame.to_ndarray(format=..., width=...)`` makes a new one per
+        # frame, i.e. a new libswscale context (and its slice threads) per frame, which cost more than the
+        # conversion itself. Same conversion, same pixels.
+        reformatter = VideoReformatter()
         try:
             for index, frame in enumerate(container.decode(stream)):
                 pts = frame.pts if frame.pts is not None else index
-                image = frame.to_ndarray(format=fmt, width=width, height=height)
+                image = reformatter.reformat(frame, width=width, height=height, format=fmt).to_ndarray()
                 yield DecodedFrame(
                     index,
                     pts,

@@ -168,3 +168,33 @@ def test_cutter_resamples_like_the_second_decode(numbered, tmp_path):
     (ref,) = cut_clips(numbered, [ClipSpan(0, 0, 23)], [tmp_path / "slow.mp4"], enc)
     assert done["c"].frames == ref.frames == 12
     assert done["c"].path.read_bytes() == ref.path.read_bytes()
+
+
+def test_one_reformatter_per_video_converts_like_a_fresh_one(numbered):
+    """``to_clip_frame`` with a shared reformatter (the cutter's) gives the pixels of a fresh one per frame,
+    on the odd-crop RGB path and on the scaling path."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    from pipeline.clips import clip_geometry, to_clip_frame
+
+    shared = VideoReformatter()
+    for crop in [None, (1, 3, 61, 41)]:
+        geo = clip_geometry(96, 64, Fraction(24), ClipEncoding(size=40), crop)
+        with av.open(str(numbered)) as c:
+            for frame in c.decode(video=0):
+                fresh = to_clip_frame(frame, geo).to_ndarray()
+                assert np.array_equal(to_clip_frame(frame, geo, shared).to_ndarray(), fresh)
+
+
+def test_x264_params_reach_the_encoder(numbered, tmp_path):
+    """``ClipEncoding.x264_params`` is passed to x264 (its settings are written into the stream's SEI)."""
+    span = [ClipSpan(0, 0, 11)]
+    plain = extract_clips(numbered, span, [tmp_path / "plain.mp4"], ClipEncoding(crf=20))[0].read_bytes()
+    fast_enc = ClipEncoding(crf=20, x264_params="me=dia:subme=1:partitions=i8x8,i4x4")
+    fast = extract_clips(numbered, span, [tmp_path / "fast.mp4"], fast_enc)[0].read_bytes()
+    assert b" me=hex " in plain and b" subme=2 " in plain
+    assert b" me=dia " in fast and b" subme=1 " in fast and b" analyse=0x3:0x3 " in fast
+    # the preset's lookahead and macroblock tree are kept (they are what keeps the bytes down)
+    assert b" rc_lookahead=10 " in fast and b" mbtree=1 " in fast
+    assert len(_yuv_frames(tmp_path / "fast.mp4")) == 12

@@ -77,3 +77,17 @@ def test_rebalancing_weights_follow_the_formula() -> None:
     assert gini([1, 1, 1, 1]) == 0.0 and gini([0, 0, 0, 10]) > 0.7
     with pytest.raises(ValueError, match="axis"):
         rebalance_weights([["nonsense"]])
+
+
+def test_x264_params_are_checked_and_can_be_turned_off() -> None:
+    from pipeline.curate import CurateConfigError
+    from pipeline.curate.config import X264_FAST_PARAMS
+
+    assert CurateConfig().clips.x264_params == X264_FAST_PARAMS
+    assert CurateConfig.from_dict({"clips": {"x264_params": None}}).clips.x264_params is None
+    assert (
+        CurateConfig.from_dict({"clips": {"x264_params": "me=hex:subme=2"}}).clips.x264_params
+        == "me=hex:subme=2"
+    )
+    with pytest.raises(CurateConfigError, match="clips.x264_params"):
+        CurateConfig.from_dict({"clips": {"x264_params": "subme 2"}})

@@ -84,3 +84,40 @@ def test_picture_digest_depends_on_pixels_not_container(tmp_path):
     dc = decode_analysis_frames(write_video(tmp_path / "c.mp4", changed), digests=True).digests
     assert dc[0] == da[0] and dc[3] != da[3]
     assert decode_analysis_frames(a).digests is None
+
+
+def _textured_frames(n: int, width: int, height: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.mark.parametrize("size,gray", [(None, False), ((40, 22), False), ((33, 17), True)])
+def test_iter_frames_converts_like_a_per_frame_conversion(tmp_path, size, gray):
+    """One reformatter for the whole decode gives the pixels of PyAV's own per-frame conversion."""
+    import av
+
+    path = write_video(tmp_path / "tex.mp4", _textured_frames(5, 96, 54))
+    fmt = "gray" if gray else "rgb24"
+    width, height = size if size else (None, None)
+    with av.open(str(path)) as c:
+        expected = [f.to_ndarray(format=fmt, width=width, height=height) for f in c.decode(video=0)]
+    got = [f.image for f in iter_frames(path, size=size, gray=gray)]
+    assert len(got) == len(expected) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize("width,height", [(96, 54), (100, 58)])  # 100 px: padded chroma rows
+def test_picture_digest_hashes_the_packed_planes(tmp_path, width, height):
+    """The planar fast path hashes exactly the bytes of ``frame.to_ndarray()`` (line padding excluded)."""
+    import hashlib
+
+    import av
+
+    from pipeline.decode import picture_digest
+
+    path = write_video(tmp_path / "tex.mp4", _textured_frames(3, width, height))
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            reference = hashlib.sha1(f"{frame.format.name}:{frame.width}x{frame.height}".encode())
+            reference.update(frame.to_ndarray().tobytes())
+            assert picture_digest(frame) == reference.digest()[:8]

@@ -467,3 +467,23 @@ def test_folded_and_packaged_predictions_agree(videos):
     np.testing.assert_allclose(folded.single, packaged.single, atol=1e-5)
     np.testing.assert_allclose(folded.many, packaged.many, atol=1e-5)
     assert int(np.argmax(folded.single)) == CUT_AT["cut"] - 1  # the cut's peak: on the shot's last frame
+
+
+def test_signals_of_the_same_thumbs_are_computed_once_and_never_stale():
+    """The detector and the vfx expert read the signals of the same window: the second call returns the
+    first result; a changed array (in place), another array or an explicit area recomputes them."""
+    import pipeline.shots.signals as signals
+
+    rng = np.random.default_rng(3)
+    thumb = rng.integers(0, 256, (12, 36, 64, 3), dtype=np.uint8)
+    first = compute_signals(thumb)
+    assert compute_signals(thumb) is first
+    copy = thumb.copy()
+    again = compute_signals(copy)
+    assert again is not first and np.array_equal(again.luma, first.luma)
+    copy[3] = 255 - copy[3]
+    changed = compute_signals(copy)
+    assert changed is not again and not np.array_equal(changed.luma, again.luma)
+    assert compute_signals(copy, find_active_area(copy)) is not changed
+    signals.forget_signals()
+    assert compute_signals(copy) is not changed

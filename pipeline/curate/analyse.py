@@ -24,6 +24,7 @@ from pipeline.scores.record import ShotScores
 from pipeline.scores.registry import ScoreContext, score_shot, shot_id
 from pipeline.shards import sample_key
 from pipeline.shots.base import Shot
+from pipeline.shots.signals import forget_signals
 from pipeline.windows import iter_analysis_windows
 
 if TYPE_CHECKING:
@@ -292,6 +293,7 @@ def analyse_video(
             timings["encode"] += time.perf_counter() - t
         fault_point("map.window_done")
         t0 = time.perf_counter()
+    forget_signals()  # the last window's shot signals are not needed past this video
     out.seconds = max(
         0.0, last_seconds - (float(first_pts * frames.time_base) if first_pts is not None else 0.0)
     )

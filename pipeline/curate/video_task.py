@@ -245,6 +245,7 @@ def process_video(
         fps=Fraction(cfg.clips.fps) if cfg.clips.fps else None,
         crf=cfg.clips.crf,
         preset=cfg.clips.preset,
+        x264_params=cfg.clips.x264_params or None,
     )
     try:
         cutter = ClipCutter(input_path, enc, int(cfg.clips.buffer_mb * 2**20), encode_threads(cfg))

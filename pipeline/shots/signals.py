@@ -22,6 +22,8 @@ holds 0.
 
 from __future__ import annotations
 
+import threading
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -139,8 +141,61 @@ class FrameSignals:
         return structure_similarity(self.gray[i], 255.0 - self.gray[j], radius)
 
 
+class _LastSignals:
+    """The signals of the last thumb array :func:`compute_signals` saw: the curate job's shot detector and its
+    vfx expert both read the signals of the same analysis window, so the second asks for free. A hit needs the
+    very same array object (held here, so its id cannot be reused) with the same shape and the same bytes
+    (a CRC-32 of the pixels, ~50x cheaper than the signals), so an array changed in place is recomputed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[np.ndarray, tuple[int, ...], int, FrameSignals] | None = None
+
+    @staticmethod
+    def _crc(thumb: np.ndarray) -> int:
+        return zlib.crc32(memoryview(thumb).cast("B"))
+
+    def get(self, thumb: np.ndarray) -> FrameSignals | None:
+        with self._lock:
+            entry = self._entry
+        if entry is None or entry[0] is not thumb or entry[1] != thumb.shape:
+            return None
+        return entry[3] if self._crc(thumb) == entry[2] else None
+
+    def put(self, thumb: np.ndarray, signals: FrameSignals) -> None:
+        entry = (thumb, thumb.shape, self._crc(thumb), signals)
+        with self._lock:
+            self._entry = entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entry = None
+
+
+_LAST = _LastSignals()
+
+
+def forget_signals() -> None:
+    """Drop the remembered signals (and the thumb array they hold on to), e.g. when a video is done."""
+    _LAST.clear()
+
+
 def compute_signals(thumb: np.ndarray, area: ActiveArea | None = None) -> FrameSignals:
-    """All per-frame signals of ``thumb`` ((N, h, w, 3) uint8 RGB)."""
+    """All per-frame signals of ``thumb`` ((N, h, w, 3) uint8 RGB). The signals of the last C-contiguous
+    ``thumb`` seen with ``area=None`` are remembered (see :class:`_LastSignals`); treat them as read-only."""
+    cacheable = area is None and thumb.dtype == np.uint8 and thumb.flags.c_contiguous
+    if cacheable:
+        hit = _LAST.get(thumb)
+        if hit is not None:
+            return hit
+        _LAST.clear()  # not held while the next ones are computed
+    signals = _compute_signals(thumb, area)
+    if cacheable:
+        _LAST.put(thumb, signals)
+    return signals
+
+
+def _compute_signals(thumb: np.ndarray, area: ActiveArea | None) -> FrameSignals:
     area = area if area is not None else find_active_area(thumb)
     crop = area.crop(thumb)
     n = len(crop)
