@@ -272,12 +272,34 @@ def _textured_points(gray: np.ndarray) -> np.ndarray:
     return np.stack([xs[keep], ys[keep]], axis=1).astype(np.float32)
 
 
+class _ShotPoints:
+    """:func:`_textured_points` of a shot's frames, each computed once (the camera path's steps and the
+    jitter's anchors start on the same frames)."""
+
+    def __init__(self, gray: np.ndarray) -> None:
+        self.gray = gray
+        self._points: dict[int, np.ndarray] = {}
+
+    def __call__(self, k: int) -> np.ndarray:
+        pts = self._points.get(k)
+        if pts is None:
+            pts = self._points[k] = _textured_points(self.gray[k])
+        return pts
+
+
 def measure_step(
-    flow_engine: cv2.DISOpticalFlow, a_img: np.ndarray, b_img: np.ndarray, a: int, b: int
+    flow_engine: cv2.DISOpticalFlow,
+    a_img: np.ndarray,
+    b_img: np.ndarray,
+    a: int,
+    b: int,
+    pts: np.ndarray | None = None,
 ) -> StepMotion:
-    """The similarity model of content motion from ``a_img`` to ``b_img`` (gray float32 of one size)."""
+    """The similarity model of content motion from ``a_img`` to ``b_img`` (gray float32 of one size);
+    ``pts``: ``a_img``'s :func:`_textured_points` when already known."""
     h, w = a_img.shape
-    pts = _textured_points(a_img)
+    if pts is None:
+        pts = _textured_points(a_img)
     if len(pts) < MIN_POINTS:
         # a flat picture shows no camera motion, but one that does not change at all (black, a title on
         # black) shows that nothing moved: a reliable still step
@@ -315,7 +337,9 @@ def measure_step(
     )
 
 
-def _subdivided(flow_engine: cv2.DISOpticalFlow, gray: np.ndarray, whole: StepMotion) -> StepMotion:
+def _subdivided(
+    flow_engine: cv2.DISOpticalFlow, gray: np.ndarray, whole: StepMotion, points: _ShotPoints | None = None
+) -> StepMotion:
     """Re-measure an unreliable step frame by frame: a fast move (a big zoom, a whip) or a picture redrawn on
     every step (a drawn push-in) is tracked across one frame where the step's end frames have too little in
     common. The step is reliable when the reliable pairs cover at least ``MIN_RELIABLE`` of it; its motion is
@@ -327,7 +351,8 @@ def _subdivided(flow_engine: cv2.DISOpticalFlow, gray: np.ndarray, whole: StepMo
             # a held frame (animation on twos / threes): nothing moved, no flow needed
             pair = StepMotion(k, k + 1, 0.0, 0.0, 0.0, 0.0, 1.0, whole.points, True)
         else:
-            pair = measure_step(flow_engine, gray[k], gray[k + 1], k, k + 1)
+            pts = points(k) if points is not None else None
+            pair = measure_step(flow_engine, gray[k], gray[k + 1], k, k + 1, pts)
         if pair.reliable:
             good.append(pair)
         elif (k - whole.a + 1 - len(good)) > (1.0 - MIN_RELIABLE) * n:
@@ -346,9 +371,13 @@ def _subdivided(flow_engine: cv2.DISOpticalFlow, gray: np.ndarray, whole: StepMo
     )
 
 
-def camera_path(gray: np.ndarray, fps: float, step: int = STEP) -> CameraPath:
+def camera_path(
+    gray: np.ndarray, fps: float, step: int = STEP, points: _ShotPoints | None = None
+) -> CameraPath:
     """Measure the camera path of a shot's gray thumbs ((n, h, w) float32) in steps of ``step`` frames; a step
-    the similarity model cannot explain is re-measured frame by frame (:func:`_subdivided`)."""
+    the similarity model cannot explain is re-measured frame by frame (:func:`_subdivided`). ``points``
+    shares the frames' textured points with :func:`jitter`."""
+    points = points if points is not None else _ShotPoints(gray)
     n = int(gray.shape[0])
     h, w = int(gray.shape[1]), int(gray.shape[2])
     if n < 2:
@@ -363,9 +392,9 @@ def camera_path(gray: np.ndarray, fps: float, step: int = STEP) -> CameraPath:
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     steps = []
     for a, b in bounds:
-        st = measure_step(dis, gray[a], gray[b], a, b)
+        st = measure_step(dis, gray[a], gray[b], a, b, points(a))
         if not st.reliable and b - a > 1 and st.points >= MIN_POINTS:
-            st = _subdivided(dis, gray, st)
+            st = _subdivided(dis, gray, st, points)
         steps.append(st)
     return CameraPath(tuple(steps), w, h, fps, n)
 
@@ -390,12 +419,13 @@ class Jitter:
         )
 
 
-def jitter(gray: np.ndarray, anchor_every: int = STEP) -> Jitter:
+def jitter(gray: np.ndarray, anchor_every: int = STEP, points: _ShotPoints | None = None) -> Jitter:
     """Per-frame background translation of ``gray`` ((n, h, w) float32): path, net and direction reversals.
 
     A pair is measured when at least ``MIN_INLIERS`` of the textured points move within ``2 * RANSAC_PX`` of
     their median flow (redrawn speed lines, flashes and impact frames do not agree on one translation). The
-    textured points are taken from every ``anchor_every``-th frame (texture hardly changes in between)."""
+    textured points are taken from every ``anchor_every``-th frame (texture hardly changes in between);
+    ``points`` shares them with :func:`camera_path`."""
     n = int(gray.shape[0])
     if n < 3:
         return Jitter(0.0, 0.0, 0.0, 0.0, 0.0)
@@ -406,7 +436,7 @@ def jitter(gray: np.ndarray, anchor_every: int = STEP) -> Jitter:
     pts = np.zeros((0, 2), np.float32)
     for k in range(n - 1):
         if k % anchor_every == 0:
-            pts = _textured_points(gray[k])
+            pts = points(k) if points is not None else _textured_points(gray[k])
         if len(pts) < MIN_POINTS:
             continue
         flow = dis.calc(u8[k], u8[k + 1], None)
@@ -550,7 +580,8 @@ class CameraExpert:
     def read(self, shot: ShotInput) -> CameraVerdict:
         view = shot.view
         gray = view.gray
-        return classify_camera(camera_path(gray, view.fps), jitter(gray))
+        points = _ShotPoints(gray)
+        return classify_camera(camera_path(gray, view.fps, points=points), jitter(gray, points=points))
 
     def annotate(self, shot: ShotInput) -> ExpertOutput:
         out = ExpertOutput()

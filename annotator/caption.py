@@ -19,7 +19,7 @@ from annotator.base import Abstention, Expert, ExpertOutput, FieldVote, ShotInpu
 from annotator.directive import Describer, build_directive
 from annotator.fusion import Directive, FusionConfig, ShotAnnotation, fuse
 from annotator.registry import DESCRIBERS, CaptionConfig, build_experts, load_config, resolve
-from annotator.source_frames import PictureRequest
+from annotator.source_frames import PictureRequest, SourceFrame
 from taxonomy import Taxonomy, load_taxonomy
 
 
@@ -76,6 +76,9 @@ class VideoCaption:
     detect_seconds: float
     expert_seconds: dict[str, float] = field(default_factory=dict)
     skipped_experts: dict[str, str] = field(default_factory=dict)
+    #: Seconds spent reading the shots' own source pictures ahead of the experts (one pass per run of shots;
+    #: the video-level pictures are read when an expert first asks, in that expert's time).
+    picture_seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {
@@ -88,6 +91,7 @@ class VideoCaption:
                 "decode_s": round(self.decode_seconds, 3),
                 "detect_s": round(self.detect_seconds, 3),
                 "experts_s": {k: round(v, 3) for k, v in self.expert_seconds.items()},
+                "pictures_s": round(self.picture_seconds, 3),
             },
             "shots": [s.to_json() for s in self.shots],
         }
@@ -220,13 +224,25 @@ class AniCaption:
         ctx = ScoreContext(source_path=str(path))
         before = dict(self.expert_seconds)
         out: list[CaptionedShot] = []
-        for a, b in spans:
-            shot = ShotInput(frames, a, b, ctx, video_path=Path(path))
-            out.append(
-                CaptionedShot(
-                    a, b, float(frames.seconds(a)), float(frames.end_seconds(b)), self.annotate(shot)
+        shots_in = [ShotInput(frames, a, b, ctx, video_path=Path(path)) for a, b in spans]
+        picture_s = 0.0
+        chunks = picture_chunks(self, shots_in)
+        for chunk in chunks:
+            t0 = time.perf_counter()
+            chunk.prefetch(with_common=len(chunks) == 1)
+            picture_s += time.perf_counter() - t0
+            for shot in chunk.shots:
+                shot.pictures = chunk
+                out.append(
+                    CaptionedShot(
+                        shot.start,
+                        shot.end,
+                        float(frames.seconds(shot.start)),
+                        float(frames.end_seconds(shot.end)),
+                        self.annotate(shot),
+                    )
                 )
-            )
+            chunk.release()
         spent = {k: v - before.get(k, 0.0) for k, v in self.expert_seconds.items()}
         return VideoCaption(
             path=str(path),
@@ -238,4 +254,116 @@ class AniCaption:
             detect_seconds=detect_s,
             expert_seconds=spent,
             skipped_experts=dict(self.skipped),
+            picture_seconds=picture_s,
         )
+
+
+#: Most source pictures of shots held at once by :meth:`AniCaption.annotate_video` (480 px pictures: about
+#: 0.3 MB each).
+PICTURE_CHUNK = 192
+
+
+class ChunkPictures:
+    """The source pictures the experts want for a run of consecutive shots of one video, read in one pass
+    (:class:`~annotator.source_frames.PictureSource`).
+
+    Each shot's own pictures are read ahead for the run (:meth:`prefetch`: one forward pass instead of a
+    seek and decode per shot); the pictures every shot of the video asks for (the video-level ones) are read
+    once and shared by every run: in the same pass when one run holds the whole video, otherwise when an
+    expert first asks for them. Pictures it does not hold are left to
+    the expert, which then reads the file itself."""
+
+    def __init__(
+        self,
+        shots: list[ShotInput],
+        own: dict[int, set[int]],
+        common: dict[int, tuple[int, ...]],
+        shared: dict[tuple[int, int], np.ndarray],
+        box: tuple[int, int, int, int] | None,
+    ) -> None:
+        self.shots = shots
+        self.own = own
+        self.common = common
+        #: the video-level pictures, shared by the runs of one video (filled on first use)
+        self.shared = shared
+        self.box = box
+        self.held: dict[tuple[int, int], np.ndarray] = {}
+
+    def _read(self, width: int, pts: Sequence[int]) -> dict[tuple[int, int], np.ndarray]:
+        from annotator.source_frames import read_source_frames
+        from pipeline.decode import VideoError
+
+        path = self.shots[0].video_path
+        try:
+            return {(width, f.pts): f.image for f in read_source_frames(path, pts, width, self.box)}
+        except VideoError:
+            return {}  # the expert reads the file itself and reports the error as it would without us
+
+    def prefetch(self, with_common: bool = False) -> None:
+        """Read the run's own pictures; ``with_common``: the video-level ones too, in the same pass (the
+        pass crosses the whole video anyway when one run holds all its shots)."""
+        widths = set(self.own) | (set(self.common) if with_common else set())
+        for width in widths:
+            pts = set(self.own.get(width, ()))
+            if with_common:
+                pts |= set(self.common.get(width, ()))
+            got = self._read(width, sorted(pts))
+            for key, image in got.items():
+                (self.shared if with_common and key[1] in self.common.get(width, ()) else self.held)[key] = (
+                    image
+                )
+
+    def release(self) -> None:
+        self.held = {}
+
+    def read(self, pts: Sequence[int], width: int) -> list[SourceFrame] | None:
+        from annotator.source_frames import SourceFrame
+
+        keys = [(width, int(p)) for p in pts]
+        missing = {p for w, p in keys if (w, p) not in self.held and (w, p) not in self.shared}
+        if missing:
+            common = self.common.get(width, ())
+            loaded = any((width, p) in self.shared for p in common)
+            if loaded or not missing <= set(common):
+                return None
+            # read in the asking expert's time, as it would read them itself
+            self.shared.update(self._read(width, common))
+            if any(k not in self.held and k not in self.shared for k in keys):
+                return None
+        return [SourceFrame(p, self.held.get((w, p), self.shared.get((w, p)))) for w, p in keys]
+
+
+def picture_chunks(captioner: AniCaption, shots: list[ShotInput]) -> list[ChunkPictures]:
+    """:class:`ChunkPictures` for consecutive runs of ``shots`` of one video, each run holding at most
+    :data:`PICTURE_CHUNK` of the shots' own pictures (the pictures all shots want are the video's, read once
+    on demand)."""
+    if not shots:
+        return []
+    wanted: list[dict[int, set[int]]] = []
+    for shot in shots:
+        by_width: dict[int, set[int]] = {}
+        for request in captioner.pictures_wanted(shot):
+            by_width.setdefault(request.width, set()).update(int(p) for p in request.pts)
+        wanted.append(by_width)
+    widths = set().union(*(w.keys() for w in wanted))
+    common = {
+        width: tuple(sorted(set.intersection(*(w.get(width, set()) for w in wanted)))) for width in widths
+    }
+    if not widths or shots[0].video_path is None:
+        return [ChunkPictures(shots, {}, {}, {}, None)]
+    layout = shots[0].view.layout
+    box = layout.source_box if layout.thumb_size[0] and layout.thumb_size[1] else None
+    shared: dict[tuple[int, int], np.ndarray] = {}
+    chunks: list[ChunkPictures] = []
+    run: list[ShotInput] = []
+    own: dict[int, set[int]] = {}
+    for shot, by_width in zip(shots, wanted, strict=True):
+        mine = {w: pts - set(common.get(w, ())) for w, pts in by_width.items()}
+        if run and sum(map(len, own.values())) + sum(map(len, mine.values())) > PICTURE_CHUNK:
+            chunks.append(ChunkPictures(run, own, common, shared, box))
+            run, own = [], {}
+        run.append(shot)
+        for w, pts in mine.items():
+            own.setdefault(w, set()).update(pts)
+    chunks.append(ChunkPictures(run, own, common, shared, box))
+    return chunks

@@ -128,14 +128,46 @@ class ExpertsAnnotator:
 
 
 class CaptionAnnotator:
-    """An :class:`AnnotateFn` over the AniCaption orchestrator (:class:`annotator.caption.AniCaption`)."""
+    """An :class:`AnnotateFn` over the AniCaption orchestrator (:class:`annotator.caption.AniCaption`).
+
+    Told a video's shots first (:meth:`begin_video`), it reads the experts' source pictures of those shots in
+    one pass, as :meth:`annotator.caption.AniCaption.annotate_video` does, instead of one read per shot."""
 
     def __init__(self, caption: Any) -> None:
         self.caption = caption
         self.ctx = ScoreContext()
+        self._prepared: dict[tuple[int, int], tuple[ShotInput, Any]] = {}
+        self._frames: AnalysisFrames | None = None
+        self._single = False
+        self._current: Any = None
+
+    def begin_video(self, frames: AnalysisFrames, spans: Sequence[tuple[int, int]]) -> None:
+        """The shots of ``frames`` about to be annotated (inclusive ``(start, end)`` pairs)."""
+        from annotator.caption import picture_chunks
+
+        self.end_video()
+        shots = [ShotInput(frames, a, b, self.ctx, video_path=Path(frames.path)) for a, b in spans]
+        chunks = picture_chunks(self.caption, shots)
+        self._prepared = {(s.start, s.end): (s, c) for c in chunks for s in c.shots}
+        self._frames, self._single = frames, len(chunks) == 1
+
+    def end_video(self) -> None:
+        if self._current is not None:
+            self._current.release()
+        self._prepared, self._frames, self._current = {}, None, None
 
     def __call__(self, frames: AnalysisFrames, start: int, end: int) -> ShotAnnotation:
-        shot = ShotInput(frames=frames, start=start, end=end, ctx=self.ctx, video_path=Path(frames.path))
+        prepared = self._prepared.get((start, end)) if frames is self._frames else None
+        if prepared is None:
+            shot = ShotInput(frames=frames, start=start, end=end, ctx=self.ctx, video_path=Path(frames.path))
+            return self.caption.annotate(shot)
+        shot, chunk = prepared
+        if chunk is not self._current:
+            if self._current is not None:
+                self._current.release()
+            chunk.prefetch(with_common=self._single)
+            self._current = chunk
+        shot.pictures = chunk
         return self.caption.annotate(shot)
 
 
@@ -391,6 +423,9 @@ def evaluate_caption(
         report.clips += 1
         if len(frames) != label.frames:
             log.warning("%s: %d decoded frames, label says %d", video.name, len(frames), label.frames)
+        begin = getattr(annotate, "begin_video", None)
+        if callable(begin):
+            begin(frames, [(s.start, s.end) for s in label.shots if s.end < len(frames)])
         for shot in label.shots:
             if shot.end >= len(frames):
                 log.warning(
@@ -403,6 +438,9 @@ def evaluate_caption(
             ann = annotate(frames, shot.start, shot.end)
             report.annotate_s += time.perf_counter() - t0
             report.shots.append(_score_shot(report, video.name, label, shot, ann, tax))
+        end = getattr(annotate, "end_video", None)
+        if callable(end):
+            end()
     return report
 
 

@@ -11,6 +11,7 @@ are read from the start.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from pipeline.decode import VideoError, first_video_stream, open_container
 
 #: Decode forward instead of seeking when the next requested frame is at most this many frames ahead.
 FORWARD_FRAMES = 48
+#: Keyframe indexes kept (one per file, see :func:`keyframe_pts`).
+KEYFRAME_CACHE = 32
+
+_keyframes: OrderedDict[tuple[str, int, int], np.ndarray | None] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,48 @@ def fit_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, width:
     return np.ascontiguousarray(image)
 
 
+def keyframe_pts(path: str | Path) -> np.ndarray | None:
+    """Sorted presentation timestamps of the keyframes of ``path``'s first video stream, read from its
+    packets (no decoding) once per file version and kept; ``None`` when the packets carry no timestamps or
+    the file cannot be demuxed (callers then seek as if every frame far enough ahead needed a seek)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _keyframes:
+        _keyframes.move_to_end(key)
+        return _keyframes[key]
+    keys: np.ndarray | None
+    try:
+        with open_container(p) as container:
+            stream = first_video_stream(container, p)
+            found = []
+            for packet in container.demux(stream):
+                if packet.is_keyframe:
+                    if packet.pts is None:
+                        found = None
+                        break
+                    found.append(int(packet.pts))
+            keys = np.unique(np.asarray(found, dtype=np.int64)) if found else None
+    except (av.error.FFmpegError, OSError, VideoError):
+        keys = None
+    _keyframes[key] = keys
+    while len(_keyframes) > KEYFRAME_CACHE:
+        _keyframes.popitem(last=False)
+    return keys
+
+
+def _same_gop(keys: np.ndarray | None, at: int, target: int) -> bool:
+    """Whether no keyframe lies in ``(at, target]``: decoding forward from ``at`` then costs no more frames
+    than a seek would (a seek lands on the last keyframe at or before ``target``)."""
+    if keys is None:
+        return False
+    i = int(np.searchsorted(keys, target, side="right"))
+    return i == 0 or int(keys[i - 1]) <= at
+
+
 def _frames_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator:
     for index, frame in enumerate(container.decode(stream)):
         yield (frame.pts if frame.pts is not None else index), frame
@@ -118,10 +165,18 @@ def read_source_frames(
             tb = stream.time_base
             # timestamps per frame, to tell "a short way ahead" from "seek"
             step = float(1 / (rate * tb)) if rate and tb else 1.0
+            # a far target in the GOP the decoder is already in is decoded forward: a seek would decode
+            # the same frames again from that GOP's keyframe
+            keys = keyframe_pts(path) if len(wanted) > 1 else None
             frames: Iterator | None = None
             at: int | None = None  # pts of the last decoded frame
             for target in wanted:
-                if frames is None or at is None or target < at or target - at > FORWARD_FRAMES * step:
+                if (
+                    frames is None
+                    or at is None
+                    or target < at
+                    or (target - at > FORWARD_FRAMES * step and not _same_gop(keys, at, target))
+                ):
                     frames = _seek(container, stream, target)
                     at = None
                 for p, frame in frames:
