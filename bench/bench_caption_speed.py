@@ -40,13 +40,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
-from av.video.reformatter import VideoReformatter
-
 from annotator.base import ShotInput
 from annotator.caption import AniCaption
 from annotator.fusion import ShotAnnotation
 from annotator.source_frames import PictureSnapshot, read_source_frames
+from pipeline.decode import decode_rgb_reference
 from pipeline.footage import find_videos, label_path_for
 from pipeline.footage_labels import load_label
 from pipeline.frames import AnalysisFrames, decode_analysis_frames
@@ -80,19 +78,6 @@ class SpeedTally:
     picture_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(MODES, 0.0))
     expert_s: dict[str, Counter[str]] = field(default_factory=lambda: {m: Counter() for m in MODES})
     annotations: dict[str, list[dict]] = field(default_factory=lambda: {m: [] for m in MODES})
-
-
-def plain_decode(path: Path) -> int:
-    """Decode every frame of ``path`` to RGB at source resolution; returns the frame count."""
-    n = 0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        reformatter = VideoReformatter()
-        for frame in container.decode(stream):
-            reformatter.reformat(frame, format="rgb24").to_ndarray()
-            n += 1
-    return n
 
 
 def held_pictures(captioner: AniCaption, shot: ShotInput) -> PictureSnapshot:
@@ -159,7 +144,7 @@ def measure(folder: Path, modes: tuple[str, ...] = MODES, limit: int | None = No
         label = load_label(label_file)
         tally.videos += 1
         t0, c0 = time.perf_counter(), time.process_time()
-        tally.video_frames += plain_decode(video)
+        tally.video_frames += decode_rgb_reference(video)
         tally.plain_s += time.perf_counter() - t0
         tally.plain_cpu += time.process_time() - c0
         t0, c0 = time.perf_counter(), time.process_time()

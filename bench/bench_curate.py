@@ -25,11 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-import av
-from av.video.reformatter import VideoReformatter
-
 from pipeline.curate import CurateConfig, run_curate
-from pipeline.decode import probe
+from pipeline.decode import decode_rgb_reference, probe
 from pipeline.synthetic import SynthConfig, generate_footage
 
 
@@ -55,22 +52,13 @@ def footage_videos(folder: Path, limit: int) -> list[Path]:
 
 def decode_seconds(videos: list[Path]) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, source seconds) to decode every frame of ``videos`` with PyAV (the
-    decoder's automatic threads) and convert it to a full-size RGB array, through one reformatter per file.
-    Written out here rather than through ``pipeline.decode`` so that two versions of the pipeline are measured
-    against the same reference."""
+    decoder's automatic threads) and convert it to a full-size RGB array, through one reformatter per file
+    (:func:`pipeline.decode.decode_rgb_reference`)."""
     t0, c0 = time.perf_counter(), time.process_time()
     source = 0.0
     for v in videos:
         info = probe(v)
-        n = 0
-        with av.open(str(v)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            reformatter = VideoReformatter()
-            for frame in container.decode(stream):
-                reformatter.reformat(frame, format="rgb24").to_ndarray()
-                n += 1
-        source += n / float(info.fps)
+        source += decode_rgb_reference(v) / float(info.fps)
     return time.perf_counter() - t0, time.process_time() - c0, source
 
 

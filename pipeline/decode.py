@@ -191,6 +191,20 @@ def iter_frames(
             raise VideoError(path, "decode_error", f"decoding failed ({exc})") from exc
 
 
+def decode_rgb_reference(path: str | Path) -> int:
+    """Decode every frame to a full-size RGB array (the decoder's automatic threads, one reformatter) and
+    return the frame count: the plain-decode reference the benchmarks compare their jobs with."""
+    n = 0
+    with open_container(path) as container:
+        stream = first_video_stream(container, path)
+        stream.thread_type = "AUTO"
+        reformatter = VideoReformatter()
+        for frame in container.decode(stream):
+            reformatter.reformat(frame, format="rgb24").to_ndarray()
+            n += 1
+    return n
+
+
 def count_frames(path: str | Path) -> int:
     """Number of decoded frames (decodes every frame; no pixel conversion)."""
     with open_container(path) as container:

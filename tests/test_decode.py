@@ -3,7 +3,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pipeline.decode import VideoError, count_frames, file_sha256, iter_frames, probe
+from pipeline.decode import VideoError, count_frames, decode_rgb_reference, file_sha256, iter_frames, probe
 from tests.videos import ramp_frames, write_audio_only, write_video
 
 
@@ -24,6 +24,7 @@ def test_iter_frames_yields_every_frame_in_order_with_exact_times(ramp):
     frames = list(iter_frames(ramp))
     assert [f.index for f in frames] == list(range(20))
     assert count_frames(ramp) == 20
+    assert decode_rgb_reference(ramp) == 20
     means = [float(f.image.mean()) for f in frames]
     assert np.all(np.diff(means) > 5), "frames out of presentation order"
     step = frames[1].seconds - frames[0].seconds
