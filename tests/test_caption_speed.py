@@ -26,6 +26,19 @@ def gop_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+def count_picture_reads(monkeypatch) -> list[int]:
+    """Make ``read_source_frames`` record how many pictures each call reads; returns that (live) list."""
+    calls: list[int] = []
+    real = source_frames.read_source_frames
+
+    def counting(path, pts, width=480, box=None):
+        calls.append(len(pts))
+        return real(path, pts, width, box)
+
+    monkeypatch.setattr(source_frames, "read_source_frames", counting)
+    return calls
+
+
 def test_keyframe_pts_lists_the_keyframes_once_per_file(gop_video: Path, monkeypatch) -> None:
     frames = decode_analysis_frames(gop_video)
     keys = keyframe_pts(gop_video)
@@ -69,14 +82,7 @@ def test_annotate_video_reads_the_shots_pictures_in_one_pass_with_the_same_tags(
 ) -> None:
     video = _cel_video(tmp_path)
     spans = [(0, 14), (15, 29), (30, 44), (45, 59)]
-    calls: list[int] = []
-    real = source_frames.read_source_frames
-
-    def counting(path, pts, width=480, box=None):
-        calls.append(len(pts))
-        return real(path, pts, width, box)
-
-    monkeypatch.setattr(source_frames, "read_source_frames", counting)
+    calls = count_picture_reads(monkeypatch)
     fast = AniCaption.from_config(None).annotate_video(video, shots=spans)
     fast_calls = list(calls)
     # the shots' own pictures and the video-level ones in one read, each picture once (a shot's picture may
@@ -141,14 +147,7 @@ def test_eval_annotator_told_the_shots_reads_their_pictures_once(tmp_path: Path,
     video = _cel_video(tmp_path)
     frames = decode_analysis_frames(video)
     spans = [(0, 19), (20, 39), (40, 59)]
-    calls: list[int] = []
-    real = source_frames.read_source_frames
-
-    def counting(path, pts, width=480, box=None):
-        calls.append(len(pts))
-        return real(path, pts, width, box)
-
-    monkeypatch.setattr(source_frames, "read_source_frames", counting)
+    calls = count_picture_reads(monkeypatch)
     told = CaptionAnnotator(AniCaption.from_config(None))
     told.begin_video(frames, spans)
     fast = [told(frames, a, b) for a, b in spans]
