@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+
+from animatrix.generate import GenerationRequest, Generator
 
 #: Width the clips are upscaled to before reading (the analysis-thumb width the thresholds assume).
 THUMB = 128
@@ -130,3 +133,27 @@ def confusion(
         if want in rows:
             counts[rows.index(want), cols.index(got)] += 1
     return Confusion(tuple(rows), cols, counts)
+
+
+def run_closed_loop(
+    gen: Generator,
+    per_class: int,
+    readers: Sequence[str] = ("global",),
+    fps: float = 8.0,
+    extra_tags: Sequence[str] = (),
+    **request: Any,
+) -> dict[str, Confusion]:
+    """Generate ``per_class`` clips for each of ``CAMERA_CLASSES`` (tags only: ``camera.movement`` plus
+    ``extra_tags``, no text, seed ``1000 + class index``; ``request``: further :class:`GenerationRequest`
+    fields such as ``w_tag``, ``steps``, ``eta``) and read them back: one confusion matrix per reader."""
+    requested: list[str] = []
+    reads: dict[str, list[str]] = {reader: [] for reader in readers}
+    for k, movement in enumerate(CAMERA_CLASSES):
+        ask = GenerationRequest(
+            [f"camera.movement={movement}", *extra_tags], "", w_text=0.0, seed=1000 + k, **request
+        )
+        for clip in gen.generate(ask, batch=per_class):
+            requested.append(movement)
+            for reader, got in reads.items():
+                got.append(read_camera(clip, reader, fps).movement)
+    return {reader: confusion(requested, got) for reader, got in reads.items()}

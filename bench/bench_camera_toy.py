@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 import torch
 
-from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera
+from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera, run_closed_loop
 from animatrix.data import Batch, pad_tags
-from animatrix.generate import GenerationRequest, Generator
+from animatrix.generate import Generator
 from animatrix.train import load_config, run_training
 from taxonomy import load_taxonomy
 
@@ -92,16 +92,8 @@ def batches(world: MovingShapes, batch_size: int, seed: int) -> Iterator[Batch]:
 
 
 def closed_loop(run_dir: Path, per_class: int, w_tag: float, eta: float, steps: int) -> str:
-    gen = Generator.from_checkpoint(run_dir)
-    requested, read = [], []
-    for k, movement in enumerate(CAMERA_CLASSES):
-        request = GenerationRequest(
-            [f"camera.movement={movement}"], "", w_text=0.0, w_tag=w_tag, steps=steps, seed=1000 + k, eta=eta
-        )
-        for clip in gen.generate(request, batch=per_class):
-            requested.append(movement)
-            read.append(read_camera(clip, "global").movement)
-    return confusion(requested, read).format()
+    table = run_closed_loop(Generator.from_checkpoint(run_dir), per_class, w_tag=w_tag, eta=eta, steps=steps)
+    return table["global"].format()
 
 
 def main(argv: list[str] | None = None) -> None:

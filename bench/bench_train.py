@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera
+from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera, run_closed_loop
 from animatrix.data import decode_clip, expand_shards, pad_tags, to_tensor
-from animatrix.generate import GenerationRequest, Generator, parse_tags
+from animatrix.generate import Generator, parse_tags
 from animatrix.model import SAMPLERS, Condition
 from animatrix.synthetic_shards import write_synthetic_shards
 from animatrix.train import LOSS_LOG, TrainConfig, load_checkpoint, load_config, run_training
@@ -188,35 +188,28 @@ def main(argv: list[str] | None = None) -> None:
     )
     for t, right, wrong in camera_tag_use(gen, pattern, cfg):
         print(f"   t {t:.1f}: true {right:.4f}  reversed {wrong:.4f}  ratio {wrong / right:.3f}")
-    requested: list[str] = []
-    reads: dict[str, list[str]] = {"expert": [], "global": []}
     t0 = time.perf_counter()
-    for k, cam in enumerate(CAMERA_CLASSES):
-        request = GenerationRequest(
-            [f"camera.movement={cam}", *args.extra_tags],
-            "",
-            w_text=0.0,
-            w_tag=args.w_tag,
-            steps=args.sample_steps,
-            seed=1000 + k,
-            sampler=args.sampler,
-            shift=args.shift,
-            t_start=args.t_start,
-            eta=args.eta,
-        )
-        clips = gen.generate(request, batch=args.per_class)
-        for clip in clips:
-            requested.append(cam)
-            for reader in reads:
-                reads[reader].append(read_camera(clip, reader, fps=24 / d.frame_stride).movement)
+    tables = run_closed_loop(
+        gen,
+        args.per_class,
+        readers=("expert", "global"),
+        fps=24 / d.frame_stride,
+        extra_tags=args.extra_tags,
+        w_tag=args.w_tag,
+        steps=args.sample_steps,
+        sampler=args.sampler,
+        shift=args.shift,
+        t_start=args.t_start,
+        eta=args.eta,
+    )
     print(
         f"\n== closed loop: {args.per_class} generated clips per requested camera.movement "
         f"(+ {' '.join(args.extra_tags)}; tags only, w_tag {args.w_tag}, {args.sample_steps} {args.sampler} "
         f"steps, shift {gen.train_shift if args.shift is None else args.shift}, t_start {args.t_start}, eta {args.eta}, {'raw' if args.raw_weights else 'EMA'} weights, "
         f"{time.perf_counter() - t0:.0f} s)"
     )
-    for reader, got in reads.items():
-        print(f"-- reader {reader}\n{confusion(requested, got).format()}")
+    for reader, table in tables.items():
+        print(f"-- reader {reader}\n{table.format()}")
 
 
 if __name__ == "__main__":

@@ -626,6 +626,30 @@ def test_rebalance_weights_follow_the_rule():
         rebalance_weights([["nonsense"]])
 
 
+def test_run_closed_loop_generates_per_class_and_reads_with_each_reader():
+    from animatrix.closed_loop import CAMERA_CLASSES, run_closed_loop
+
+    vocab = TAX.vocab
+    cfg = ModelConfig(  # a byte-level tiny T5: the closed loop asks with empty text
+        num_tags=len(vocab),
+        num_fields=vocab.num_fields,
+        **{
+            **TINY_MODEL,
+            "text_encoder": "random-byt5-tiny",
+            "tiny_t5": {"d_model": 16, "d_kv": 8, "d_ff": 32},
+        },
+    )
+    model = AniMatrix(cfg)
+    with torch.no_grad():
+        for p in model.final.parameters():
+            p.normal_(0, 0.3, generator=torch.Generator().manual_seed(2))
+    tables = run_closed_loop(Generator(model, TAX), 2, readers=("global", "expert"), steps=2, w_tag=1.0)
+    assert set(tables) == {"global", "expert"}
+    for table in tables.values():
+        assert table.rows == CAMERA_CLASSES
+        assert table.counts.sum(axis=1).tolist() == [2] * len(CAMERA_CLASSES)
+
+
 def test_closed_loop_reader_sees_synthetic_pans():
     rng = np.random.default_rng(0)
     world = (rng.random((32, 64, 3)) * 255).astype(np.uint8)
