@@ -337,6 +337,12 @@ def measure_step(
     )
 
 
+def _held(a_img: np.ndarray, b_img: np.ndarray) -> bool:
+    """Whether two gray thumbs show the same picture (no block changes beyond coding noise): a held drawing
+    whose flow would be zero, so it is not computed."""
+    return block_change(np.abs(b_img - a_img)) < NOISE_FLOOR
+
+
 def _subdivided(
     flow_engine: cv2.DISOpticalFlow, gray: np.ndarray, whole: StepMotion, points: _ShotPoints | None = None
 ) -> StepMotion:
@@ -347,7 +353,7 @@ def _subdivided(
     n = whole.b - whole.a
     good: list[StepMotion] = []
     for k in range(whole.a, whole.b):
-        if block_change(np.abs(gray[k + 1] - gray[k])) < NOISE_FLOOR:
+        if _held(gray[k], gray[k + 1]):
             # a held frame (animation on twos / threes): nothing moved, no flow needed
             pair = StepMotion(k, k + 1, 0.0, 0.0, 0.0, 0.0, 1.0, whole.points, True)
         else:
@@ -438,6 +444,9 @@ def jitter(gray: np.ndarray, anchor_every: int = STEP, points: _ShotPoints | Non
         if k % anchor_every == 0:
             pts = points(k) if points is not None else _textured_points(gray[k])
         if len(pts) < MIN_POINTS:
+            continue
+        if _held(gray[k], gray[k + 1]):
+            ok[k] = True  # a held drawing: the background stood still (moves[k] stays 0)
             continue
         flow = dis.calc(u8[k], u8[k + 1], None)
         f = flow[pts[:, 1].astype(int), pts[:, 0].astype(int)]

@@ -40,6 +40,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+
 from annotator.base import ShotInput
 from annotator.caption import AniCaption
 from annotator.fusion import ShotAnnotation
@@ -51,6 +53,7 @@ from pipeline.frames import AnalysisFrames, decode_analysis_frames
 from pipeline.scores.registry import ScoreContext, score_shot
 from pipeline.scores.text import STILLS
 from pipeline.shots import anime as _anime  # noqa: F401 -- the VFX expert imports it (and torch) on first use:
+from pipeline.shots.signals import compute_signals, forget_signals
 
 # imported here so that no timed shot pays a one-off import
 from pipeline.synthetic import SynthConfig, generate_footage
@@ -171,16 +174,23 @@ def measure(folder: Path, modes: tuple[str, ...] = MODES, limit: int | None = No
             else:
                 ctx = ScoreContext(source_path=str(video))
                 shots = [ShotInput(frames, a, b, ctx, video_path=video) for a, b in spans]
+                threads = cv2.getNumThreads()
                 if mode == "memory":
-                    # as the curate job: the scoring stage has scored the shots with the same context, and
-                    # the pictures are in memory
+                    # as the curate job: the scoring stage has scored the shots with the same context, the
+                    # pictures are in memory, the shot detector has computed the window's shot signals (the
+                    # VFX expert reads them), and the task's OpenCV pool has its one CPU
+                    # (pipeline.curate.runner.run_task)
                     for shot in shots:
                         shot.scores = score_shot(frames, shot.start, shot.end, ctx)
                         shot.pictures = held_pictures(captioner, shot)
+                    compute_signals(frames.thumb)
+                    cv2.setNumThreads(1)
                 t0, c0 = time.perf_counter(), time.process_time()
                 anns = [(shot.start, shot.end, captioner.annotate(shot)) for shot in shots]
                 spent = time.perf_counter() - t0
                 tally.caption_cpu[mode] += time.process_time() - c0
+                cv2.setNumThreads(threads)
+                forget_signals()
             tally.caption_s[mode] += spent
             tally.annotations[mode] += _record_shots(captioner, video, anns)
             tally.expert_s[mode].update(captioner.expert_seconds)

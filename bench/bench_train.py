@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -26,9 +27,10 @@ from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera, run_cl
 from animatrix.data import decode_clip, expand_shards, pad_tags, to_tensor
 from animatrix.generate import Generator, parse_tags
 from animatrix.model import SAMPLERS, Condition
-from animatrix.synthetic_shards import write_synthetic_shards
+from animatrix.synthetic_shards import DEFAULT_SYNTH, write_synthetic_shards
 from animatrix.train import LOSS_LOG, TrainConfig, load_checkpoint, load_config, run_training
 from pipeline.shards import iter_shard
+from pipeline.synthetic.config import LOOKS
 
 CONFIG = Path(__file__).resolve().parents[1] / "animatrix" / "configs" / "tiny.yaml"
 
@@ -127,6 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/anicurate-bench-train"))
     parser.add_argument("--videos", type=int, default=48)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--look",
+        choices=LOOKS,
+        default="cel",
+        help="Synthetic footage look (collage: flat shapes, no subtitles; quick to learn).",
+    )
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--run", type=Path, default=None, help="Read this run directory (no training).")
@@ -155,8 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.run is None:
         if not list(shard_dir.glob("*.tar")):
             t0 = time.perf_counter()
+            synth = DEFAULT_SYNTH
+            if args.look != "cel":
+                synth = dataclasses.replace(DEFAULT_SYNTH, look=args.look, subtitle_rate=0.0)
             made = write_synthetic_shards(
-                args.out / "data", videos=args.videos, seed=args.seed, target_bytes=8 << 20
+                args.out / "data", videos=args.videos, seed=args.seed, synth=synth, target_bytes=8 << 20
             )
             print(
                 f"   shards: {made.samples} clips from {args.videos} videos in {time.perf_counter() - t0:.0f} s"

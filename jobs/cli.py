@@ -84,6 +84,13 @@ def synth(
     reuse: Annotated[
         bool, typer.Option(help="Reuse one opening segment across videos (dedupe ground truth).")
     ] = True,
+    look: Annotated[
+        str,
+        typer.Option(
+            help="cel: painted scenes with cel characters; collage: flat-colour shapes and discs "
+            "(quick for a small video model to learn)."
+        ),
+    ] = "cel",
 ) -> None:
     """Generate procedural cel-style anime footage with frame-exact ground-truth labels."""
     try:
@@ -95,8 +102,11 @@ def synth(
     if width % 2 or height % 2:
         raise fail(f"--width/--height must be even for H.264 4:2:0 (got {width}x{height})")
     from pipeline.synthetic import SynthConfig, generate_footage
+    from pipeline.synthetic.config import LOOKS
 
-    config = SynthConfig(width=width, height=height, seconds=seconds, fps=rate, reuse=reuse)
+    if look not in LOOKS:
+        raise fail(f"--look {look!r}: choose one of {', '.join(LOOKS)}")
+    config = SynthConfig(width=width, height=height, seconds=seconds, fps=rate, reuse=reuse, look=look)
     with console.status("synthesising footage") as status:
         manifest = generate_footage(out, videos=videos, seed=seed, config=config, progress=status.update)
     console.print(f"wrote {len(manifest.videos)} videos with labels to [bold]{out}[/]")

@@ -67,10 +67,19 @@ def environment_error(exc: BaseException) -> EnvironmentFailure | None:
     return None
 
 
-def run_task(task: VideoTask, cfg: CurateConfig, out: str, caption_pool: Any = None) -> TaskSummary:
+def run_task(
+    task: VideoTask, cfg: CurateConfig, out: str, caption_pool: Any = None, cpus: int | None = None
+) -> TaskSummary:
     """The unit of work both runners execute (imports inside so a Ray worker pays them once); with a
-    :class:`~pipeline.curate.caption_pool.CaptionPool` the shots are captioned by its actors."""
+    :class:`~pipeline.curate.caption_pool.CaptionPool` the shots are captioned by its actors. ``cpus``: the
+    CPUs the task was given; OpenCV's thread pool is sized to them (by default it spans every core of the
+    node, so tasks running side by side would oversubscribe it)."""
     from pipeline.curate.video_task import process_video
+
+    if cpus is not None:
+        import cv2
+
+        cv2.setNumThreads(max(1, cpus))
 
     r = process_video(task.input_path, cfg, Path(out), task.video_id, caption_pool)
     return TaskSummary(
@@ -205,11 +214,12 @@ class RayRunner:
         )
 
         queue = list(tasks)
+        cpus = max(1, int(cfg.ray.cpus_per_video))
         running: dict[Any, tuple[VideoTask, float]] = {}
         while queue or running:
             while queue and len(running) < capacity:
                 task = queue.pop(0)
-                running[remote.remote(task, cfg, str(out), pool)] = (task, time.monotonic())
+                running[remote.remote(task, cfg, str(out), pool, cpus)] = (task, time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for ref in ready:
                 task, _ = running.pop(ref)

@@ -254,3 +254,20 @@ def draw_character(img: np.ndarray, x: float, y: float, u: float, look: Look, po
         for side in (-1, 1):  # blush
             bx, by = _rotated(hx, hy, [(side * 0.26 * u, 0.27 * u)], tilt)[0]
             cv2.ellipse(img, _p(bx, by), _p(0.06 * u, 0.025 * u), tilt, 0, 360, (250, 170, 170), -1, AA)
+
+
+def draw_disc_character(img: np.ndarray, x: float, y: float, u: float, look: Look, drawing: int) -> None:
+    """The "collage" look's stand-in for a character: a flat outlined disc of radius ``0.6 u`` (``u``: the head
+    height) centred at the neck base ``(x, y)`` with a smaller "face" disc that jumps a quarter turn round its
+    centre on every drawing (a change of shape, not a small shift, so a shot's drawing cadence shows as a
+    character's would)."""
+    r = 0.6 * u
+    ph = math.pi / 2 * drawing
+    thick = max(1, int(round(u * 0.08)))
+    for cx, cy, radius, colour in (
+        (x, y, r, look.top),
+        (x + 0.5 * r * math.cos(ph), y + 0.5 * r * math.sin(ph), 0.4 * r, look.hair),
+    ):
+        centre = (int(round(cx * 16)), int(round(cy * 16)))
+        cv2.circle(img, centre, max(1, int(round(radius * 16))), colour, -1, AA, shift=4)
+        cv2.circle(img, centre, max(1, int(round(radius * 16))), OUTLINE, thick, AA, shift=4)

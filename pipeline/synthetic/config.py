@@ -17,6 +17,9 @@ OPENING_SEED = 20240917
 
 LAYOUT_ASPECTS = {"letterbox": 2.35, "pillarbox": 4 / 3}
 
+#: The looks a synthetic set can have (:attr:`SynthConfig.look`).
+LOOKS = ("cel", "collage")
+
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -43,6 +46,9 @@ class SynthConfig:
     speed_line_rate: float = 0.2
     #: Give one letterboxed/pillarboxed video a corner watermark.
     watermark: bool = True
+    #: What the shots show: "cel" (painted scenes with cel characters) or "collage" (flat-colour shapes on a
+    #: flat ground, and flat discs for the characters: pictures a CPU-sized video model can learn quickly).
+    look: str = "cel"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fps", to_fraction(self.fps))
@@ -56,6 +62,8 @@ class SynthConfig:
             raise ValueError("opening_seconds must be positive")
         if self.encoder_threads < 1:
             raise ValueError("encoder_threads must be >= 1")
+        if self.look not in LOOKS:
+            raise ValueError(f"look must be one of {', '.join(LOOKS)}, got {self.look!r}")
 
     @property
     def frames(self) -> int:
@@ -82,6 +90,7 @@ class SynthConfig:
             "flash_rate": self.flash_rate,
             "speed_line_rate": self.speed_line_rate,
             "watermark": self.watermark,
+            "look": self.look,
         }
 
 

@@ -75,7 +75,11 @@ def _shot_notes(spec: ShotSpec, start: int) -> str:
     n = len(spec.cast)
     parts = [
         f"{spec.shot_size.replace('_', '-')} shot, {spec.scene} background ({spec.palette}), "
-        f"{n} cel character{'s' if n > 1 else ''} ({', '.join(spec.actions)})"
+        + (
+            f"{n} flat disc{'s' if n > 1 else ''} for characters"
+            if spec.scene == "collage"
+            else f"{n} cel character{'s' if n > 1 else ''} ({', '.join(spec.actions)})"
+        )
     ]
     cam = spec.camera
     if cam == "static":

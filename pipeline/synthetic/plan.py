@@ -29,6 +29,8 @@ SCENE_PALETTES = tuple(
     for palette in ("day", "sunset", "night", "overcast")
     if not (scene == "room" and palette == "overcast")
 )
+#: The "collage" look's backgrounds (:func:`pipeline.synthetic.paint.paint_collage`).
+COLLAGE_PALETTES = tuple(("collage", palette) for palette in ("day", "sunset", "night", "overcast"))
 SUBTITLES = (
     "I won't lose this time!",
     "Where did everyone go?",
@@ -267,6 +269,8 @@ def plan_opening(cfg: SynthConfig, width: int, height: int) -> OpeningPlan:
                 cast[1:], ("talk",), opening=True,
             )
         )  # fmt: skip
+    if cfg.look == "collage":
+        shots = [replace(shot, scene="collage") for shot in shots]
     return OpeningPlan(tuple(shots), tuple(Boundary() for _ in shots[1:]))
 
 
@@ -464,7 +468,8 @@ def plan_footage(cfg: SynthConfig, videos: int, seed: int) -> FootagePlan:
             banned = {prev}
             if j + 1 < len(shots) and shots[j + 1].opening:
                 banned.add((shots[j + 1].scene, shots[j + 1].palette))
-            options = [p for p in SCENE_PALETTES if p not in banned]
+            scenes = COLLAGE_PALETTES if cfg.look == "collage" else SCENE_PALETTES
+            options = [p for p in scenes if p not in banned]
             scene, palette = options[int(rng.integers(len(options)))]
             pre = joins[j - 1].b_pre if j > 0 else 0
             post = joins[j].a_post if j < len(joins) else 0

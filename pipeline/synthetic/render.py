@@ -13,13 +13,15 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
-from .characters import draw_character, make_look, pose_for
+from .characters import draw_character, draw_disc_character, make_look, pose_for
 from .effects import apply_flash, blend, draw_subtitle, draw_watermark, speed_lines, to_colour
-from .paint import paint_background
+from .paint import paint_background, paint_collage
 from .plan import Boundary, ShotSpec, VideoPlan
 
 #: Head height of the main character as a fraction of the view height, per shot size.
 HEAD_FRACTION = {"close_up": 0.46, "medium": 0.24, "full": 0.125, "wide": 0.065}
+#: The "collage" look's smallest character disc scale (a head height, as a fraction of the view height).
+COLLAGE_MIN_HEAD = 0.2
 BLACK = (0, 0, 0)
 WHITE = (255, 255, 255)
 FLASH_CUT_A = 0.65  # white amount on the last frame of shot A in a flash_cut
@@ -61,11 +63,17 @@ class ShotRenderer:
         room = spec.scene == "room"
         hf = rng.uniform(0.66, 0.76) if room else rng.uniform(0.52, 0.68)
         horizon = y0_mid + hf * height / s_mid
-        self.background = paint_background(
-            rng, cw, ch, spec.scene, spec.palette, horizon, feature * min(width, height) / 360
-        )
+        self.collage = spec.scene == "collage"
+        if self.collage:
+            self.background = paint_collage(rng, cw, ch, spec.palette, height / s_mid)
+        else:
+            self.background = paint_background(
+                rng, cw, ch, spec.scene, spec.palette, horizon, feature * min(width, height) / 360
+            )
         # characters, placed in the mid-shot view and mapped to canvas coordinates
         u_view = HEAD_FRACTION[spec.shot_size] * height
+        if self.collage:  # a disc as small as a wide shot's head would hide its drawing changes in the noise
+            u_view = max(u_view, COLLAGE_MIN_HEAD * height)
         n = len(spec.cast)
         if n == 1:
             xs = [rng.uniform(0.38, 0.62)]
@@ -83,6 +91,8 @@ class ShotRenderer:
                 neck = rng.uniform(0.86, 0.92) * height - 5.42 * u_view
             else:
                 neck = rng.uniform(max(hf + 0.08, 0.7), 0.9) * height - 5.42 * u_view
+            if self.collage:  # a disc, centred in the picture's middle band whatever the shot size
+                neck = rng.uniform(0.35, 0.65) * height
             self.chars.append(
                 (
                     x0_mid + xv * width / s_mid,
@@ -123,7 +133,10 @@ class ShotRenderer:
             return self._cache[1]
         img = self.background.copy()
         for x, y, u, look, action, offset in self.chars:
-            draw_character(img, x, y, u, look, pose_for(action, d, offset))
+            if self.collage:
+                draw_disc_character(img, x, y, u, look, d + offset)
+            else:
+                draw_character(img, x, y, u, look, pose_for(action, d, offset))
         levels = [img]
         if self.two_levels:
             levels.append(cv2.resize(img, (self.cw // 2, self.ch // 2), interpolation=cv2.INTER_AREA))

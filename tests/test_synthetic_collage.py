@@ -1,0 +1,64 @@
+"""The "collage" look of the synthetic footage (flat shapes and discs, the trainer's quick-to-learn proof
+footage): its labels hold for the camera and timing experts as the cel look's do, and its pictures are flat."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from annotator.camera import CameraExpert
+from annotator.evaluate import ExpertsAnnotator, evaluate_caption
+from annotator.timing import TimingExpert
+from pipeline.footage_labels import load_label
+from pipeline.synthetic import SynthConfig, generate_footage
+from pipeline.synthetic.paint import paint_background, paint_collage
+
+CFG = SynthConfig(
+    width=320, height=180, seconds=8.0, min_shot_seconds=1.0, max_shot_seconds=2.5, opening_seconds=2.0,
+    look="collage",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def collage(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("synth_collage")
+    return generate_footage(folder, 4, 3, CFG)
+
+
+def _top_colour_share(img: np.ndarray, k: int = 20) -> float:
+    """Share of the pixels painted in the ``k`` most frequent colours."""
+    q = img.reshape(-1, 3).astype(np.int64)
+    _, counts = np.unique(q[:, 0] * 65536 + q[:, 1] * 256 + q[:, 2], return_counts=True)
+    return float(np.sort(counts)[::-1][:k].sum() / counts.sum())
+
+
+def test_collage_labels_hold_for_the_camera_and_timing_experts(collage):
+    report = evaluate_caption(
+        collage.out_dir, annotate=ExpertsAnnotator([CameraExpert(), TimingExpert()]), annotator_name="c+t"
+    )
+    cam, tim = report.fields["camera.movement"], report.fields["motion.timing"]
+    print(
+        f"\ncollage: camera {cam.correct}/{cam.labelled}, timing {tim.correct}/{tim.labelled}; {cam.confusion}"
+    )
+    assert {"static", "pan_left", "pan_right", "tilt_up", "tilt_down"} <= set(cam.confusion)
+    assert cam.accuracy_all >= 0.95 and tim.accuracy_all >= 0.95
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_collage_backgrounds_are_flat_colour_and_cel_ones_are_not(seed):
+    collage = paint_collage(np.random.default_rng(seed), 400, 240, "day", 180)
+    cel = paint_background(np.random.default_rng(seed), 400, 240, "town", "day", 120, 0.5)
+    # flat fills: a few colours cover nearly everything (anti-aliased outlines aside); the cel look's
+    # gradients and paint wash give almost every pixel a colour of its own
+    assert _top_colour_share(collage) > 0.9
+    assert _top_colour_share(cel) < 0.6
+
+
+def test_collage_notes_describe_discs_not_characters(collage):
+    notes = " ".join(s.notes for v in collage.videos for s in load_label(v.label_path).shots)
+    assert "collage background" in notes and "flat disc" in notes and "cel character" not in notes
+
+
+def test_look_is_validated():
+    with pytest.raises(ValueError, match="look"):
+        SynthConfig(look="watercolour")
