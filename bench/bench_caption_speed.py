@@ -71,10 +71,13 @@ class SpeedTally:
     video_frames: int = 0
     shot_frames: int = 0
     plain_s: float = 0.0
+    #: the same decode with one decoder thread (AniCaption's experts run on one thread)
+    plain1_s: float = 0.0
     analysis_s: float = 0.0
     #: CPU seconds of the process (all its threads) in the same stages: steadier than wall-clock on a loaded
     #: machine
     plain_cpu: float = 0.0
+    plain1_cpu: float = 0.0
     analysis_cpu: float = 0.0
     caption_cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(MODES, 0.0))
     caption_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(MODES, 0.0))
@@ -151,6 +154,10 @@ def measure(folder: Path, modes: tuple[str, ...] = MODES, limit: int | None = No
         tally.plain_s += time.perf_counter() - t0
         tally.plain_cpu += time.process_time() - c0
         t0, c0 = time.perf_counter(), time.process_time()
+        decode_rgb_reference(video, threads=1)
+        tally.plain1_s += time.perf_counter() - t0
+        tally.plain1_cpu += time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
         frames: AnalysisFrames = decode_analysis_frames(video, stills=STILLS)
         tally.analysis_s += time.perf_counter() - t0
         tally.analysis_cpu += time.process_time() - c0
@@ -210,6 +217,12 @@ def print_table(title: str, tally: SpeedTally, modes: tuple[str, ...] = MODES) -
     )
     print(
         f"   {'plain PyAV decode (source px, RGB)':<34}{plain:>10.0f}{1.0:>16.2f}{'':>8}{plain_cpu:>14.0f}{1.0:>10.2f}"
+    )
+    one = tally.video_frames / tally.plain1_s
+    one_cpu = tally.video_frames / tally.plain1_cpu
+    print(
+        f"   {'  the same, one decoder thread':<34}{one:>10.0f}{one / plain:>16.2f}{'':>8}"
+        f"{one_cpu:>14.0f}{one_cpu / plain_cpu:>10.2f}"
     )
     analysis = tally.video_frames / tally.analysis_s
     a_cpu = tally.video_frames / tally.analysis_cpu

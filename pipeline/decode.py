@@ -191,13 +191,19 @@ def iter_frames(
             raise VideoError(path, "decode_error", f"decoding failed ({exc})") from exc
 
 
-def decode_rgb_reference(path: str | Path) -> int:
-    """Decode every frame to a full-size RGB array (the decoder's automatic threads, one reformatter) and
-    return the frame count: the plain-decode reference the benchmarks compare their jobs with."""
+def decode_rgb_reference(path: str | Path, threads: int = 0) -> int:
+    """Decode every frame to a full-size RGB array (one reformatter) and return the frame count: the
+    plain-decode reference the benchmarks compare their jobs with. ``threads``: decoder threads, 0 for the
+    decoder's automatic choice (the reference), 1 for a single-threaded decode (as fair a wall-clock match as
+    there is for single-threaded work)."""
     n = 0
     with open_container(path) as container:
         stream = first_video_stream(container, path)
-        stream.thread_type = "AUTO"
+        if threads == 1:
+            stream.thread_count = 1
+        else:
+            stream.thread_type = "AUTO"
+            stream.thread_count = threads
         reformatter = VideoReformatter()
         for frame in container.decode(stream):
             reformatter.reformat(frame, format="rgb24").to_ndarray()

@@ -91,3 +91,21 @@ def test_x264_params_are_checked_and_can_be_turned_off() -> None:
     )
     with pytest.raises(CurateConfigError, match="clips.x264_params"):
         CurateConfig.from_dict({"clips": {"x264_params": "subme 2"}})
+
+
+def test_a_task_sizes_opencvs_pool_to_its_cpus(tmp_path: Path) -> None:
+    import cv2
+
+    from pipeline.curate.runner import VideoTask, run_task
+
+    cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "limits": {"max_pixels": 1000}})
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(4)
+        task = VideoTask(str(_video(tmp_path)), "v")
+        summary = run_task(task, cfg, str(tmp_path / "out"))  # the local runner: the pool is left alone
+        assert summary.rejected and cv2.getNumThreads() == 4
+        run_task(task, cfg, str(tmp_path / "out"), cpus=1)  # a Ray task given one CPU
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
