@@ -226,9 +226,10 @@ class SourceStats:
 
 
 def _gradient(g: np.ndarray) -> np.ndarray:
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    return np.hypot(gx, gy)
+    """Sobel gradient magnitude of a float32 image, in luma levels per pixel."""
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    return cv2.magnitude(gx, gy)  # float32 throughout: several times faster than np.hypot
 
 
 def flat_share(gray: np.ndarray) -> float | None:
