@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "--look",
         choices=LOOKS,
         default="cel",
-        help="Synthetic footage look (collage: flat shapes, no subtitles; quick to learn).",
+        help="Synthetic footage look (collage: flat shapes, no subtitles, only the closed loop's camera moves).",
     )
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--steps", type=int, default=1000)
@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             synth = DEFAULT_SYNTH
             if args.look != "cel":
-                synth = dataclasses.replace(DEFAULT_SYNTH, look=args.look, subtitle_rate=0.0)
+                # the proof footage: flat pictures, no subtitles, only the closed loop's camera moves
+                synth = dataclasses.replace(
+                    DEFAULT_SYNTH, look=args.look, subtitle_rate=0.0, cameras=CAMERA_CLASSES
+                )
             made = write_synthetic_shards(
                 args.out / "data", videos=args.videos, seed=args.seed, synth=synth, target_bytes=8 << 20
             )

@@ -91,6 +91,10 @@ def synth(
             "(quick for a small video model to learn)."
         ),
     ] = "cel",
+    cameras: Annotated[
+        str,
+        typer.Option(help="Only these camera moves, comma-separated (e.g. static,pan_left); default all."),
+    ] = "",
 ) -> None:
     """Generate procedural cel-style anime footage with frame-exact ground-truth labels."""
     try:
@@ -106,7 +110,13 @@ def synth(
 
     if look not in LOOKS:
         raise fail(f"--look {look!r}: choose one of {', '.join(LOOKS)}")
-    config = SynthConfig(width=width, height=height, seconds=seconds, fps=rate, reuse=reuse, look=look)
+    moves = tuple(m.strip() for m in cameras.split(",") if m.strip())
+    try:
+        config = SynthConfig(
+            width=width, height=height, seconds=seconds, fps=rate, reuse=reuse, look=look, cameras=moves
+        )
+    except ValueError as exc:
+        raise fail(f"--cameras: {exc}") from exc
     with console.status("synthesising footage") as status:
         manifest = generate_footage(out, videos=videos, seed=seed, config=config, progress=status.update)
     console.print(f"wrote {len(manifest.videos)} videos with labels to [bold]{out}[/]")

@@ -62,6 +62,8 @@ def test_schema_lists_tables_and_rejects_unknown():
     [
         (["--fps", "fast"], "--fps 'fast' is not a frame rate"),
         (["--width", "641"], "must be even"),
+        (["--look", "watercolour"], "--look 'watercolour': choose one of cel, collage"),
+        (["--cameras", "static,dolly"], "unknown move(s) ['dolly']"),
     ],
 )
 def test_synth_argument_errors(tmp_path, args, message):

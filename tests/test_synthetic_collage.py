@@ -62,3 +62,13 @@ def test_collage_notes_describe_discs_not_characters(collage):
 def test_look_is_validated():
     with pytest.raises(ValueError, match="look"):
         SynthConfig(look="watercolour")
+
+
+def test_cameras_restricts_the_planned_moves_and_is_validated(tmp_path):
+    moves = ("static", "pan_left", "tilt_down")
+    cfg = SynthConfig(width=192, height=108, seconds=6.0, reuse=False, look="collage", cameras=moves)
+    m = generate_footage(tmp_path, 4, 2, cfg)
+    seen = {s.camera for v in m.videos for s in load_label(v.label_path).shots}
+    assert seen == set(moves)  # each of them, and nothing else
+    with pytest.raises(ValueError, match="cameras"):
+        SynthConfig(cameras=("dolly",))

@@ -17,6 +17,9 @@ OPENING_SEED = 20240917
 
 LAYOUT_ASPECTS = {"letterbox": 2.35, "pillarbox": 4 / 3}
 
+#: The camera moves the generator can plan.
+CAMERA_MOVES = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "shake")
+
 #: The looks a synthetic set can have (:attr:`SynthConfig.look`).
 LOOKS = ("cel", "collage")
 
@@ -49,6 +52,8 @@ class SynthConfig:
     #: What the shots show: "cel" (painted scenes with cel characters) or "collage" (flat-colour shapes on a
     #: flat ground, and flat discs for the characters: pictures a CPU-sized video model can learn quickly).
     look: str = "cel"
+    #: Plan only these camera moves, equally often (empty: every move, at the generator's usual rates).
+    cameras: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fps", to_fraction(self.fps))
@@ -62,6 +67,12 @@ class SynthConfig:
             raise ValueError("opening_seconds must be positive")
         if self.encoder_threads < 1:
             raise ValueError("encoder_threads must be >= 1")
+        object.__setattr__(self, "cameras", tuple(self.cameras))
+        unknown = set(self.cameras) - set(CAMERA_MOVES)
+        if unknown:
+            raise ValueError(
+                f"cameras: unknown move(s) {sorted(unknown)}; choose from {', '.join(CAMERA_MOVES)}"
+            )
         if self.look not in LOOKS:
             raise ValueError(f"look must be one of {', '.join(LOOKS)}, got {self.look!r}")
 
@@ -91,6 +102,7 @@ class SynthConfig:
             "speed_line_rate": self.speed_line_rate,
             "watermark": self.watermark,
             "look": self.look,
+            "cameras": list(self.cameras),
         }
 
 

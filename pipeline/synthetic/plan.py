@@ -14,9 +14,9 @@ from fractions import Fraction
 import numpy as np
 
 from .characters import ACTIONS
-from .config import OPENING_SEED, SynthConfig
+from .config import CAMERA_MOVES, OPENING_SEED, SynthConfig
 
-CAMERAS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "shake")
+CAMERAS = CAMERA_MOVES
 TIMINGS = ("ones", "twos", "threes", "held", "mixed")
 SHOT_SIZES = ("close_up", "medium", "full", "wide")
 GRADUAL = ("dissolve", "fade_black", "fade_white", "flash_cut")
@@ -361,12 +361,17 @@ def plan_footage(cfg: SynthConfig, videos: int, seed: int) -> FootagePlan:
 
     # --- per-shot attributes, global so that the set covers every value
     n = len(slots)
-    cam = [_choice(rng, CAMERAS, _CAMERA_WEIGHTS) for _ in range(n)]
+    if cfg.cameras:
+        cam = [cfg.cameras[int(i)] for i in rng.integers(0, len(cfg.cameras), n)]
+        required = tuple(r for r in _REQUIRED if r[0] in cfg.cameras)
+    else:
+        cam = [_choice(rng, CAMERAS, _CAMERA_WEIGHTS) for _ in range(n)]
+        required = _REQUIRED
     tim = [_choice(rng, TIMINGS, _TIMING_WEIGHTS) for _ in range(n)]
     plain = [False] * n
     moving = ["ones", "mixed"] + [_choice(rng, TIMINGS, _TIMING_WEIGHTS) for _ in range(5)]
     moving = [moving[int(i)] for i in rng.permutation(len(moving))]
-    for (camera, timing), pos in zip(_REQUIRED, rng.permutation(n)[: len(_REQUIRED)], strict=False):
+    for (camera, timing), pos in zip(required, rng.permutation(n)[: len(required)], strict=False):
         cam[pos] = camera
         tim[pos] = timing if timing is not None else moving.pop()
         plain[pos] = (camera, timing) in _PLAIN
