@@ -68,9 +68,12 @@ class DataConfig:
     #: Keep every clip's decoded, resized frames in memory (per loader process) so each clip is decoded once;
     #: decoding is about half the CPU time of a tiny-model step. ~``frames x size^2 x 3`` bytes per clip.
     cache_decoded: bool = False
+    #: Train on the tags of these fields only (e.g. ``[camera.movement]``); empty: every tag of the clip.
+    tag_fields: tuple[str, ...] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:
+        self.tag_fields = tuple(self.tag_fields)
         if self.rebalance not in ("none", "json", "tags"):
             raise ValueError(f"rebalance must be 'none', 'json' or 'tags', got {self.rebalance!r}")
         if self.frames < 1 or self.size < 8 or self.frame_stride < 1:
@@ -219,6 +222,13 @@ class SampleDecoder:
         meta = json.loads(raw["tags.json"])
         tags = list(meta["tags"])
         tag_ids, field_ids = list(meta["tag_ids"]), list(meta["field_ids"])
+        if c.tag_fields:
+            keep = [k for k, tag in enumerate(tags) if tag.split("=", 1)[0] in c.tag_fields]
+            tags, tag_ids, field_ids = (
+                [tags[k] for k in keep],
+                [tag_ids[k] for k in keep],
+                [field_ids[k] for k in keep],
+            )
         text = raw.get("txt", b"").decode("utf-8") if isinstance(raw.get("txt"), bytes) else ""
         if self.cfg.hflip and rng is not None and rng.random() < 0.5:
             clip = clip[:, :, ::-1].copy()

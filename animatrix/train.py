@@ -137,6 +137,10 @@ class Trainer:
         self.cfg = cfg
         self.taxonomy = taxonomy or load_taxonomy()
         vocab = self.taxonomy.vocab
+        known = {f.id for f in self.taxonomy.fields}
+        unknown = sorted(set(cfg.data.tag_fields) - known)
+        if unknown:
+            raise ValueError(f"data.tag_fields: {unknown} are not fields of taxonomy {self.taxonomy.version}")
         torch.manual_seed(cfg.seed)
         self.model_cfg = ModelConfig(num_tags=len(vocab), num_fields=vocab.num_fields, **cfg.model)
         self.model = AniMatrix(self.model_cfg, text_encoder)

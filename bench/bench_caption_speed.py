@@ -4,7 +4,8 @@ a shot must cost less than decoding it").
 For every labelled shot of a folder (the labelled development clips of ../shared/footage, skipped when absent,
 and synthetic footage generated here with exact labels) it times, per video and in the same process:
 
-* **plain decode**: PyAV decode of the video to RGB at source resolution (as ``bench/bench_curate.py``);
+* **plain decode**: PyAV decode of the video to RGB at source resolution (as ``bench/bench_curate.py``), and
+  the same with one decoder thread (the experts run on one thread);
 * **analysis decode**: the shared analysis decode, :func:`pipeline.frames.decode_analysis_frames` with the
   text stills, as ``anicurate caption`` runs it (:meth:`annotator.caption.AniCaption.annotate_video`);
 * **AniCaption** (the default configuration: experts, fusion, directive) on every labelled shot, in the
@@ -17,8 +18,9 @@ and synthetic footage generated here with exact labels) it times, per video and 
     caller that hands over one shot at a time (each expert that needs larger pictures decodes them itself;
     ``anicurate eval caption`` did this before its annotator was told each video's shots ahead);
   - ``memory``: the curate job -- the pictures come from memory (``ShotInput.pictures``) and the shot's
-    scores (``ShotInput.scores``, same ``ScoreContext``) from the scoring stage; here both are made ahead of
-    the timed part (the scoring stage is the curate job's cost, not AniCaption's).
+    scores (``ShotInput.scores``, same ``ScoreContext``) from the scoring stage and the shot signals from the
+    shot detector; here all three are made ahead of the timed part (the scoring stage and the detector are the
+    curate job's cost, not AniCaption's), and OpenCV runs one thread, as in a curate task given one CPU.
 
 Each stage is reported in frames per second of the frames it covers (decodes: every frame of the video;
 AniCaption: the frames of the labelled shots) and as a ratio to the plain decode; AniCaption's time is split

@@ -315,6 +315,23 @@ def test_data_stream_decodes_fixed_size_clips_and_flips_pan_tags(shards):
     }  # fmt: skip
 
 
+def test_tag_fields_keep_only_the_named_fields_and_unknown_fields_fail(shards):
+    from animatrix.data import SampleDecoder
+
+    sample = next(s for path in shards.shards for s in iter_shard(path))
+    everything = SampleDecoder(DataConfig(frames=4, size=16))(dict(sample))
+    camera = SampleDecoder(DataConfig(frames=4, size=16, tag_fields=["camera.movement"]))(dict(sample))
+    assert len(everything.tags) > 1 and any(t.startswith("camera.movement=") for t in everything.tags)
+    assert camera.tags == [t for t in everything.tags if t.startswith("camera.movement=")]
+    kept = [everything.tags.index(t) for t in camera.tags]
+    assert camera.tag_ids == [everything.tag_ids[k] for k in kept]
+    assert camera.field_ids == [everything.field_ids[k] for k in kept]
+    assert torch.equal(camera.video, everything.video) and camera.text == everything.text
+    bad = TrainConfig.from_dict({"data": {"tag_fields": ["camera.dolly"]}})
+    with pytest.raises(ValueError, match="camera.dolly"):
+        Trainer(bad)
+
+
 def test_bundled_configs_load_and_build_a_model_config():
     from pathlib import Path
 
