@@ -192,7 +192,7 @@ def test_offset_bias_starts_at_zero_and_indexes_token_offsets():
     for i, (ti, yi, xi) in enumerate(coords):
         for j, (tj, yj, xj) in enumerate(coords):
             want = 5.0 if (ti - tj, yi - yj, xi - xj) == (1, 0, -1) else 0.0
-            assert float(out[0, 1, i, j]) == want
+            assert float(out[0, 1, i, j].detach()) == want
     # in the model: identity at init (same output as without the bias), and its logits reach attention
     base, biased = tiny_model(), tiny_model(offset_bias=True)
     biased.load_state_dict(base.state_dict(), strict=False)

@@ -432,7 +432,8 @@ def paint_collage(
 ) -> np.ndarray:
     """The "collage" look's background: flat-colour rectangles and discs with dark outlines on a flat ground,
     no gradients or texture wash (a picture a small video model learns in a few CPU minutes). Shapes are
-    0.06-0.35 of ``view_height`` (the height the camera shows, in canvas pixels), about 14 per view."""
+    0.15-0.6 of ``view_height`` (the height the camera shows, in canvas pixels), about 5 per view: at the
+    trainer's 32 px a shape is 5-20 px, not a speck."""
     pal = PALETTES[palette]
     img = np.empty((height, width, 3), np.uint8)
     img[:] = pal["ground"]
@@ -446,15 +447,15 @@ def paint_collage(
         *pal["buildings"],
         *pal["roofs"],
     ]
-    count = max(6, int(round(14 * width * height / (view_height * view_height * 16 / 9))))
+    count = max(3, int(round(5 * width * height / (view_height * view_height * 16 / 9))))
     for k in range(count):
         colour = tuple(int(c) for c in colours[int(rng.integers(len(colours)))])
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         if k % 3 == 2:
-            r = rng.uniform(0.03, 0.17) * view_height
+            r = rng.uniform(0.08, 0.3) * view_height
             cv2.circle(img, _pt(cx, cy), max(1, int(round(r))), colour, -1, AA)
             cv2.circle(img, _pt(cx, cy), max(1, int(round(r))), OUTLINE, thick, AA)
         else:
-            w, h = rng.uniform(0.06, 0.35, 2) * view_height
+            w, h = rng.uniform(0.15, 0.6, 2) * view_height
             outlined_rect(img, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, colour, thick)
     return img
