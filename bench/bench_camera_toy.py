@@ -28,6 +28,7 @@ from animatrix.closed_loop import CAMERA_CLASSES, confusion, read_camera, run_cl
 from animatrix.data import Batch, pad_tags
 from animatrix.generate import Generator
 from animatrix.train import load_config, run_training
+from pipeline.synthetic.paint import paint_collage
 from taxonomy import load_taxonomy
 
 CONFIG = Path(__file__).resolve().parents[1] / "animatrix" / "configs" / "proof.yaml"
@@ -58,32 +59,58 @@ def collage(rng: np.random.Generator) -> np.ndarray:
 class MovingShapes:
     """Camera moves over ``count`` collages: ``clip(rng, movement)`` -> ``(T, size, size, 3)`` in [0, 1]."""
 
-    def __init__(self, count: int, frames: int, size: int, speed: float, seed: int = 0) -> None:
+    def __init__(
+        self,
+        count: int,
+        frames: int,
+        size: int,
+        speed: float,
+        seed: int = 0,
+        max_speed: float | None = None,
+        canvas: str = "toy",
+    ) -> None:
         rng = np.random.default_rng(seed)
-        self.collages = [collage(rng) for _ in range(count)]
+        if canvas == "paint":  # the synthetic footage's collage look, shapes scaled to a size-px view
+            palettes = ("day", "sunset", "night", "overcast")
+            self.collages = [
+                paint_collage(rng, CANVAS, CANVAS, palettes[i % 4], float(size)).astype(np.float32) / 255
+                for i in range(count)
+            ]
+        else:
+            self.collages = [collage(rng) for _ in range(count)]
         self.frames, self.size, self.speed = frames, size, speed
+        self.max_speed = max_speed if max_speed is not None else speed
 
     def clip(self, rng: np.random.Generator, movement: str) -> np.ndarray:
         img = self.collages[int(rng.integers(len(self.collages)))]
         cdx, cdy = CONTENT_MOTION[movement]
-        travel = self.speed * (self.frames - 1)
+        speed = self.speed if self.max_speed == self.speed else float(rng.uniform(self.speed, self.max_speed))
+        travel = speed * (self.frames - 1)
         lo, hi = travel + 1, CANVAS - self.size - travel - 1
         x, y = rng.uniform(lo, hi), rng.uniform(lo, hi)
         frames = []
         for k in range(self.frames):  # the window moves against the content
-            shift = np.float32([[1, 0, -(x - cdx * self.speed * k)], [0, 1, -(y - cdy * self.speed * k)]])
+            shift = np.float32([[1, 0, -(x - cdx * speed * k)], [0, 1, -(y - cdy * speed * k)]])
             frames.append(cv2.warpAffine(img, shift, (self.size, self.size), flags=cv2.INTER_LINEAR))
         return np.stack(frames)
 
 
-def batches(world: MovingShapes, batch_size: int, seed: int) -> Iterator[Batch]:
-    """An endless stream of training batches tagged with their camera.movement only, no text."""
+def batches(world: MovingShapes, batch_size: int, seed: int, pool: int = 0) -> Iterator[Batch]:
+    """An endless stream of training batches tagged with their camera.movement only, no text: fresh clips, or
+    draws from a fixed set of ``pool`` clips (as a shard set holds) when ``pool`` > 0."""
     vocab = load_taxonomy().vocab
     rng = np.random.default_rng(seed)
+    fixed = [(CAMERA_CLASSES[i % len(CAMERA_CLASSES)], None) for i in range(pool)]
+    fixed = [(m, world.clip(rng, m)) for m, _ in fixed]
     n = 0
     while True:
-        moves = [CAMERA_CLASSES[i] for i in rng.integers(0, len(CAMERA_CLASSES), batch_size)]
-        video = torch.from_numpy(np.stack([world.clip(rng, m) for m in moves])).permute(0, 4, 1, 2, 3)
+        if fixed:
+            picked = [fixed[int(i)] for i in rng.integers(0, len(fixed), batch_size)]
+            moves, clips = [m for m, _ in picked], [c for _, c in picked]
+        else:
+            moves = [CAMERA_CLASSES[i] for i in rng.integers(0, len(CAMERA_CLASSES), batch_size)]
+            clips = [world.clip(rng, m) for m in moves]
+        video = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3)
         ids = [[vocab.id_of(f"camera.movement={m}")] for m in moves]
         tag_ids, field_ids, mask = pad_tags(ids, [[vocab.field_index_of(i[0])] for i in ids], max_tags=1)
         keys = [f"toy-{n}-{i}" for i in range(batch_size)]
@@ -106,6 +133,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--collages", type=int, default=64)
     parser.add_argument("--speed", type=float, default=2.0, help="Content px per frame at the clip size.")
+    parser.add_argument(
+        "--max-speed", type=float, default=None, help="Draw each clip's speed from [--speed, --max-speed]."
+    )
+    parser.add_argument("--pool", type=int, default=0, help="Train on a fixed set of this many clips.")
+    parser.add_argument(
+        "--canvas",
+        choices=("toy", "paint"),
+        default="toy",
+        help="toy: random rectangles and discs; paint: the synthetic footage's collage look.",
+    )
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--w-tag", type=float, default=3.0)
     parser.add_argument("--eta", type=float, default=1.0)
@@ -114,13 +151,21 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = load_config(args.config)
     d = cfg.data
-    world = MovingShapes(args.collages, d.frames, d.size, args.speed, seed=cfg.seed)
+    world = MovingShapes(
+        args.collages,
+        d.frames,
+        d.size,
+        args.speed,
+        seed=cfg.seed,
+        max_speed=args.max_speed,
+        canvas=args.canvas,
+    )
     truth_rng = np.random.default_rng(99)
     truth = [(m, world.clip(truth_rng, m)) for m in CAMERA_CLASSES for _ in range(args.per_class)]
     reads = [read_camera((c * 255).astype(np.uint8), "global").movement for _, c in truth]
     print("== the global reader on true clips (the ceiling)")
     print(confusion([m for m, _ in truth], reads).format())
-    stream = batches(world, d.batch_size, cfg.seed + 1)
+    stream = batches(world, d.batch_size, cfg.seed + 1, pool=args.pool)
     run_dir = args.out / "run"
     t0 = time.perf_counter()
     for stop in range(args.eval_every, args.steps + 1, args.eval_every):
