@@ -74,7 +74,7 @@ def test_look_is_validated():
 
 def test_cameras_restricts_the_planned_moves_and_is_validated(tmp_path):
     moves = ("static", "pan_left", "tilt_down")
-    cfg = SynthConfig(width=192, height=108, seconds=6.0, reuse=False, look="collage", cameras=moves)
+    cfg = SynthConfig(width=192, height=108, seconds=6.0, look="collage", cameras=moves)  # reuse left on
     m = generate_footage(tmp_path, 4, 2, cfg)
     seen = {s.camera for v in m.videos for s in load_label(v.label_path).shots}
     assert seen == set(moves)  # each of them, and nothing else

@@ -52,7 +52,8 @@ class SynthConfig:
     #: What the shots show: "cel" (painted scenes with cel characters) or "collage" (flat-colour shapes on a
     #: flat ground, and flat discs for the characters: pictures a CPU-sized video model can learn quickly).
     look: str = "cel"
-    #: Plan only these camera moves, equally often (empty: every move, at the generator's usual rates).
+    #: Plan only these camera moves, equally often (empty: every move, at the generator's usual rates). The
+    #: reused opening (a pan_right and a static shot) is left out unless both are among them.
     cameras: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

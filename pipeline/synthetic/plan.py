@@ -29,6 +29,8 @@ SCENE_PALETTES = tuple(
     for palette in ("day", "sunset", "night", "overcast")
     if not (scene == "room" and palette == "overcast")
 )
+#: The shared opening's camera moves: it is left out of a set whose ``cameras`` exclude one of them.
+OPENING_CAMERAS = ("pan_right", "static")
 #: The "collage" look's backgrounds (:func:`pipeline.synthetic.paint.paint_collage`).
 COLLAGE_PALETTES = tuple(("collage", palette) for palette in ("day", "sunset", "night", "overcast"))
 SUBTITLES = (
@@ -303,7 +305,7 @@ def plan_footage(cfg: SynthConfig, videos: int, seed: int) -> FootagePlan:
     opening = None
     op_frames = cfg.seconds_to_frames(cfg.opening_seconds)
     op_videos: list[int] = []
-    if cfg.reuse:
+    if cfg.reuse and (not cfg.cameras or set(OPENING_CAMERAS) <= set(cfg.cameras)):
         op_videos = [
             i for i in range(videos) if layouts[i] == "full" and i != wm_video and n_frames - op_frames >= lo
         ]
