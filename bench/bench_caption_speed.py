@@ -217,21 +217,14 @@ def print_table(title: str, tally: SpeedTally, modes: tuple[str, ...] = MODES) -
     print(
         f"   {'stage':<34}{'frames/s':>10}{'x plain decode':>16}{'share':>8}{'CPU frames/s':>14}{'x decode':>10}"
     )
-    print(
-        f"   {'plain PyAV decode (source px, RGB)':<34}{plain:>10.0f}{1.0:>16.2f}{'':>8}{plain_cpu:>14.0f}{1.0:>10.2f}"
-    )
-    one = tally.video_frames / tally.plain1_s
-    one_cpu = tally.video_frames / tally.plain1_cpu
-    print(
-        f"   {'  the same, one decoder thread':<34}{one:>10.0f}{one / plain:>16.2f}{'':>8}"
-        f"{one_cpu:>14.0f}{one_cpu / plain_cpu:>10.2f}"
-    )
-    analysis = tally.video_frames / tally.analysis_s
-    a_cpu = tally.video_frames / tally.analysis_cpu
-    print(
-        f"   {'analysis decode (128 px + stills)':<34}{analysis:>10.0f}{analysis / plain:>16.2f}{'':>8}"
-        f"{a_cpu:>14.0f}{a_cpu / plain_cpu:>10.2f}"
-    )
+
+    def decode_row(label: str, seconds: float, cpu_seconds: float) -> None:
+        fps, cpu = tally.video_frames / seconds, tally.video_frames / cpu_seconds
+        print(f"   {label:<34}{fps:>10.0f}{fps / plain:>16.2f}{'':>8}{cpu:>14.0f}{cpu / plain_cpu:>10.2f}")
+
+    decode_row("plain PyAV decode (source px, RGB)", tally.plain_s, tally.plain_cpu)
+    decode_row("  the same, one decoder thread", tally.plain1_s, tally.plain1_cpu)
+    decode_row("analysis decode (128 px + stills)", tally.analysis_s, tally.analysis_cpu)
     for mode in modes:
         total = tally.caption_s[mode]
         fps = tally.shot_frames / total
