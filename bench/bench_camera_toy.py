@@ -100,8 +100,8 @@ def batches(world: MovingShapes, batch_size: int, seed: int, pool: int = 0) -> I
     draws from a fixed set of ``pool`` clips (as a shard set holds) when ``pool`` > 0."""
     vocab = load_taxonomy().vocab
     rng = np.random.default_rng(seed)
-    fixed = [(CAMERA_CLASSES[i % len(CAMERA_CLASSES)], None) for i in range(pool)]
-    fixed = [(m, world.clip(rng, m)) for m, _ in fixed]
+    moves = [CAMERA_CLASSES[i % len(CAMERA_CLASSES)] for i in range(pool)]
+    fixed = [(m, world.clip(rng, m)) for m in moves]
     n = 0
     while True:
         if fixed:

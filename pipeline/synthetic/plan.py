@@ -16,7 +16,6 @@ import numpy as np
 from .characters import ACTIONS
 from .config import CAMERA_MOVES, OPENING_SEED, SynthConfig
 
-CAMERAS = CAMERA_MOVES
 TIMINGS = ("ones", "twos", "threes", "held", "mixed")
 SHOT_SIZES = ("close_up", "medium", "full", "wide")
 GRADUAL = ("dissolve", "fade_black", "fade_white", "flash_cut")
@@ -367,7 +366,7 @@ def plan_footage(cfg: SynthConfig, videos: int, seed: int) -> FootagePlan:
         cam = [cfg.cameras[int(i)] for i in rng.integers(0, len(cfg.cameras), n)]
         required = tuple(r for r in _REQUIRED if r[0] in cfg.cameras)
     else:
-        cam = [_choice(rng, CAMERAS, _CAMERA_WEIGHTS) for _ in range(n)]
+        cam = [_choice(rng, CAMERA_MOVES, _CAMERA_WEIGHTS) for _ in range(n)]
         required = _REQUIRED
     tim = [_choice(rng, TIMINGS, _TIMING_WEIGHTS) for _ in range(n)]
     plain = [False] * n
