@@ -33,7 +33,9 @@ from pipeline.rebalance import rebalance_weights
 
 #: Tags that swap when a clip is mirrored left-right.
 HFLIP_SWAPS = {"camera.movement=pan_left": "camera.movement=pan_right"}
-_SIDE = re.compile(r"\b(left|right)(wards?)?\b", re.IGNORECASE)
+#: "left" / "right" (+ -ward, -wards) as a word or joined by "_" / "-" ("pan_left", "left-hand"), not inside a
+#: longer word ("leftover", "outright").
+_SIDE = re.compile(r"(?<![A-Za-z])(left|right)(wards?)?(?![A-Za-z])", re.IGNORECASE)
 
 
 def mirror_text(text: str) -> str:

@@ -315,6 +315,16 @@ def test_data_stream_decodes_fixed_size_clips_and_flips_pan_tags(shards):
     }  # fmt: skip
 
 
+def test_mirrored_text_swaps_joined_sides_but_not_words_containing_them():
+    from animatrix.data import mirror_text
+
+    text = "pan_right at 1.8 px/frame (content slides left); left-hand door, leftover outright LEFTWARD"
+    assert mirror_text(text) == (
+        "pan_left at 1.8 px/frame (content slides right); right-hand door, leftover outright RIGHTWARD"
+    )
+    assert mirror_text(mirror_text(text)) == text
+
+
 def test_tag_fields_keep_only_the_named_fields_and_unknown_fields_fail(shards):
     from animatrix.data import SampleDecoder
 
