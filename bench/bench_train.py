@@ -1,6 +1,9 @@
 """AniMatrix proof run: synthetic shards -> CPU training -> loss curve summary -> closed-loop camera check.
 
-1. shards from ``--videos`` synthetic videos (:mod:`animatrix.synthetic_shards`), reused when present;
+1. shards from ``--videos`` synthetic videos, reused when present: ``--source curate`` runs the curate job on
+   them (AniCaption's tags, the job's cuts, filters and dedupe; the closed loop is then curate -> train ->
+   generate -> AniCaption), ``--source labels`` cuts the labelled shots and takes the ground-truth tags
+   (:mod:`animatrix.synthetic_shards`);
 2. training to ``--steps`` with ``animatrix/configs/tiny.yaml`` (resumes an existing run in ``--out``);
 3. the loss curve from ``loss.jsonl``: mean loss per tenth of the run, first vs last tenth;
 4. the camera readers on the *training* clips (decoded exactly as the model sees them), i.e. how well the
@@ -29,10 +32,29 @@ from animatrix.generate import Generator, parse_tags
 from animatrix.model import SAMPLERS, Condition
 from animatrix.synthetic_shards import DEFAULT_SYNTH, write_synthetic_shards
 from animatrix.train import LOSS_LOG, TrainConfig, load_checkpoint, load_config, run_training
+from pipeline.curate.config import CurateConfig
+from pipeline.curate.job import run_curate
 from pipeline.shards import iter_shard
+from pipeline.synthetic import SynthConfig, generate_footage
 from pipeline.synthetic.config import LOOKS
 
 CONFIG = Path(__file__).resolve().parents[1] / "animatrix" / "configs" / "tiny.yaml"
+
+
+def curate_synthetic(data_dir: Path, videos: int, seed: int, synth: SynthConfig) -> str:
+    """Render ``videos`` synthetic videos into ``data_dir/footage`` (reused when complete) and run the curate job
+    on them into ``data_dir/curated`` (Ray on this machine's CPUs); returns the job's one-line summary."""
+    footage = data_dir / "footage"
+    if len(list(footage.glob("synth_*.mp4"))) != videos:
+        # 240 lines: the default filters drop pictures under 240 px (min_resolution), as a user's job would
+        generate_footage(footage, videos, seed, dataclasses.replace(synth, width=432, height=240))
+    cfg = CurateConfig.from_dict({"shards": {"target_mb": 8.0}})
+    summary = run_curate([footage], data_dir / "curated", cfg, say=lambda _m: None)
+    r = summary.reduce
+    return (
+        f"{r.kept} clips kept of {r.clips} ({r.duplicates} duplicates) from {r.shots} shots of {r.videos} "
+        f"videos in {summary.wall_seconds:.0f} s"
+    )
 
 
 def loss_summary(run_dir: Path) -> str:
@@ -88,7 +110,8 @@ def camera_tag_use(
     ts: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9),
 ) -> list[tuple[float, float, float]]:
     """``[(t, x0 MSE with the true camera tag, x0 MSE with the wrong one)]`` over up to ``limit`` training
-    clips with a camera class, conditioned on their camera.movement, motion.timing and camera.layout tags."""
+    clips with a camera class, conditioned on their camera.movement, motion.timing and camera.layout tags (those
+    of the run's ``data.tag_fields``)."""
     clips, true_tags, wrong_tags = [], [], []
     d = cfg.data
     for url in expand_shards(pattern):
@@ -97,7 +120,12 @@ def camera_tag_use(
             cam = [t.split("=", 1)[1] for t in tags if t.startswith("camera.movement=")]
             if not cam or cam[0] not in WRONG_CAMERA or len(clips) >= limit:
                 continue
-            keep = [t for t in tags if t.startswith(("motion.timing=", "camera.layout="))]
+            keep = [
+                t
+                for t in tags
+                if t.startswith(("motion.timing=", "camera.layout="))
+                and (not d.tag_fields or t.split("=", 1)[0] in d.tag_fields)
+            ]
             clips.append(to_tensor(decode_clip(s["mp4"], d.frames, d.size, d.frame_stride, None)))
             true_tags.append([f"camera.movement={cam[0]}", *keep])
             wrong_tags.append([f"camera.movement={WRONG_CAMERA[cam[0]]}", *keep])
@@ -135,6 +163,12 @@ def main(argv: list[str] | None = None) -> None:
         default="cel",
         help="Synthetic footage look (collage: flat shapes, no subtitles, only the closed loop's camera moves).",
     )
+    parser.add_argument(
+        "--source",
+        choices=("curate", "labels"),
+        default="curate",
+        help="curate: shards from the curate job (AniCaption tags); labels: ground-truth tags of the labelled shots.",
+    )
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--run", type=Path, default=None, help="Read this run directory (no training).")
@@ -153,12 +187,18 @@ def main(argv: list[str] | None = None) -> None:
         "--eta", type=float, default=1.0, help="Share of fresh noise per sampling step (0-1)."
     )
     parser.add_argument("--raw-weights", action="store_true", help="Sample with the raw weights, not EMA.")
-    parser.add_argument("--extra-tags", nargs="*", default=["motion.timing=held", "camera.layout=full"])
+    parser.add_argument(
+        "--extra-tags",
+        nargs="*",
+        default=["motion.timing=held", "camera.layout=full"],
+        help="Tags requested beside camera.movement (those outside the run's data.tag_fields are left out).",
+    )
     parser.add_argument("--ceiling-clips", type=int, default=150)
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config)
-    shard_dir = args.out / "data" / "shards"
+    data_dir = args.out / "data"
+    shard_dir = data_dir / ("curated" if args.source == "curate" else "") / "shards"
     pattern = str(shard_dir / "*.tar")
     if args.run is None:
         if not list(shard_dir.glob("*.tar")):
@@ -169,12 +209,14 @@ def main(argv: list[str] | None = None) -> None:
                 synth = dataclasses.replace(
                     DEFAULT_SYNTH, look=args.look, subtitle_rate=0.0, cameras=CAMERA_CLASSES
                 )
-            made = write_synthetic_shards(
-                args.out / "data", videos=args.videos, seed=args.seed, synth=synth, target_bytes=8 << 20
-            )
-            print(
-                f"   shards: {made.samples} clips from {args.videos} videos in {time.perf_counter() - t0:.0f} s"
-            )
+            if args.source == "curate":
+                print(f"   curated: {curate_synthetic(data_dir, args.videos, args.seed, synth)}")
+            else:
+                made = write_synthetic_shards(
+                    data_dir, videos=args.videos, seed=args.seed, synth=synth, target_bytes=8 << 20
+                )
+                print(f"   shards: {made.samples} clips from {args.videos} videos (ground-truth tags)")
+            print(f"   footage and shards in {time.perf_counter() - t0:.0f} s")
         run_dir = args.out / "run"
         run_training(pattern, run_dir, cfg, steps=args.steps, resume=True, say=print)
     else:
@@ -195,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         ).items():
             print(f"-- reader {reader}\n{table}")
 
+    extra_tags = [t for t in args.extra_tags if not d.tag_fields or t.split("=", 1)[0] in d.tag_fields]
     gen = Generator.from_checkpoint(run_dir, use_ema=not args.raw_weights)
     torch.set_num_threads(1)
     print(
@@ -208,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
         args.per_class,
         readers=("expert", "global"),
         fps=24 / d.frame_stride,
-        extra_tags=args.extra_tags,
+        extra_tags=extra_tags,
         w_tag=args.w_tag,
         steps=args.sample_steps,
         sampler=args.sampler,
@@ -218,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"\n== closed loop: {args.per_class} generated clips per requested camera.movement "
-        f"(+ {' '.join(args.extra_tags)}; tags only, w_tag {args.w_tag}, {args.sample_steps} {args.sampler} "
+        f"(+ {' '.join(extra_tags) or 'no other tags'}; tags only, w_tag {args.w_tag}, {args.sample_steps} {args.sampler} "
         f"steps, shift {gen.train_shift if args.shift is None else args.shift}, t_start {args.t_start}, eta {args.eta}, {'raw' if args.raw_weights else 'EMA'} weights, "
         f"{time.perf_counter() - t0:.0f} s)"
     )

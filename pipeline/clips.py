@@ -46,8 +46,8 @@ class ClipSpan:
 class ClipEncoding:
     """How clips are re-encoded.
 
-    ``size``: None keeps the source size; (w, h) scales to exactly that; an int scales the short side to it
-    (aspect kept, even dimensions). ``fps``: None keeps every source frame and the source rate; a rate
+    ``size``: None keeps the source size; (w, h) scales to exactly that; an int scales the short side down to it
+    (aspect kept, even dimensions; a smaller source keeps its size). ``fps``: None keeps every source frame and the source rate; a rate
     resamples by nearest source frame in time (frames dropped or repeated), so motion speed is preserved.
     ``crf`` 0 with no scaling is lossless: decoded clip frames equal the source's decoded frames bit for bit.
     """
@@ -91,8 +91,8 @@ def plan_clips(
 def _target_size(src_w: int, src_h: int, size: tuple[int, int] | int | None) -> tuple[int, int]:
     if size is None:
         w, h = src_w, src_h
-    elif isinstance(size, int):
-        scale = size / min(src_w, src_h)
+    elif isinstance(size, int):  # a cap: upscaling would add pixels to encode and store, not detail
+        scale = min(1.0, size / min(src_w, src_h))
         w, h = round(src_w * scale), round(src_h * scale)
     else:
         w, h = size

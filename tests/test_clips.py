@@ -75,6 +75,9 @@ def test_resize_and_fps_policy(numbered, tmp_path):
     source = [f.mean() for f in _numbered_frames(24)]
     for k in (0, 1, 5):
         assert abs(means[k] - source[2 * k]) < abs(means[k] - source[2 * k + 1]), k
+    # the short side is a cap: a source smaller than it is not upscaled
+    (small,) = extract_clips(numbered, [ClipSpan(0, 0, 3)], [tmp_path / "s.mp4"], ClipEncoding(size=360))
+    assert (probe(small).width, probe(small).height) == (probe(numbered).width, probe(numbered).height)
 
 
 def test_overlapping_spans_and_truncated_source_are_errors(numbered, tmp_path):

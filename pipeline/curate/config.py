@@ -47,7 +47,8 @@ class ClipSection:
     max_seconds: float = 8.0
     #: Clips shorter than this are not written (the shot keeps a rejection row).
     min_frames: int = 16
-    #: Short side of the re-encoded clip in pixels (aspect kept); null keeps the source size.
+    #: Short side of the re-encoded clip in pixels (aspect kept; smaller sources are not upscaled); null keeps the
+    #: source size.
     short_side: int | None = 360
     #: Output frame rate as a fraction string ("24000/1001"); null keeps every source frame.
     fps: str | None = None

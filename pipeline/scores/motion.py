@@ -17,8 +17,16 @@ consecutive pair at a time, cheapest test first:
    misregistration on sharp cel outlines are not change). A pixel counts as changed only when it changed
    *both* with and without compensation, so a character cel held still over a panning background (or a static
    logo over a pan) is not a change either. Below the noise floor the pair is a hold with a moving camera.
-5. otherwise it is a drawing change; the dense optical flow (OpenCV DIS) minus the global model gives the
-   subject (residual) motion of that pair.
+5. otherwise it is a drawing change; once in-shot flashes are set apart (:func:`_drop_flashes`), the dense
+   optical flow (OpenCV DIS) minus the global model gives the subject (residual) motion of each remaining one.
+
+Cost: the inputs are small (about 128x72), so the fixed cost of each array operation counts as much as its
+arithmetic. What depends on one frame alone -- its mean, its contrast, its +-0.5 px envelope -- is computed
+once per frame (:class:`_Frame`) and shared by the two pairs it belongs to and by the flash test; the
+envelope of the unwarped frame is an erosion / dilation rather than four shifted copies. Every shortcut gives
+bit-identical results (``bench/bench_motion.py --compare`` against a dump of the earlier code;
+tests/test_motion_speed.py against a plain reference). Most of the remaining time is OpenCV's: the ECC fits,
+the phase correlations, the five warps of each compensated difference and the DIS flow.
 
 Known limits (measured in tests/test_scores.py and tests/corpus/test_scores_corpus.py):
 
@@ -80,7 +88,7 @@ def block_change(diff: np.ndarray, block: int = BLOCK) -> float:
     hb, wb = h // block, w // block
     if hb == 0 or wb == 0:
         return float(diff.mean()) if diff.size else 0.0
-    return float(_block_means(diff, block).max())
+    return float(cv2.minMaxLoc(_block_means(diff, block))[1])
 
 
 def _block_means(diff: np.ndarray, block: int = BLOCK) -> np.ndarray:
@@ -88,7 +96,9 @@ def _block_means(diff: np.ndarray, block: int = BLOCK) -> np.ndarray:
     is exactly the block mean, several times faster than a numpy reshape-mean."""
     h, w = diff.shape
     hb, wb = h // block, w // block
-    crop = np.ascontiguousarray(diff[: hb * block, : wb * block], dtype=np.float32)
+    crop = diff[: hb * block, : wb * block]
+    if crop.dtype != np.float32 or crop.strides[1] != crop.itemsize:
+        crop = np.ascontiguousarray(crop, dtype=np.float32)
     return cv2.resize(crop, (wb, hb), interpolation=cv2.INTER_AREA)
 
 
@@ -114,6 +124,11 @@ class PairMotion:
 
 
 _GRIDS: dict[tuple[int, int], np.ndarray] = {}
+_PIXELS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+#: The 4-neighbourhood with and without the pixel itself: erosion / dilation with them is the min / max over
+#: the one-pixel shifts of :func:`_shift_envelope`.
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+_NEIGHBOURS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.uint8)
 
 
 def _coarse_grid(h: int, w: int) -> np.ndarray:
@@ -125,26 +140,45 @@ def _coarse_grid(h: int, w: int) -> np.ndarray:
     return pts
 
 
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ys, xs)``: float32 pixel coordinates of an h x w picture (cached per size)."""
+    grid = _PIXELS.get((h, w))
+    if grid is None:
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        grid = _PIXELS[(h, w)] = (ys, xs)
+    return grid
+
+
 def _mean_displacement(warp: np.ndarray, h: int, w: int) -> float:
     """Mean displacement (px) of the inverse map over a coarse grid of the picture."""
     pts = _coarse_grid(h, w)
     src = warp.astype(np.float64) @ pts
-    return float(np.hypot(src[0] - pts[0], src[1] - pts[1]).mean())
+    return _mean(np.hypot(src[0] - pts[0], src[1] - pts[1]))
+
+
+def _mean(a: np.ndarray) -> float:
+    """``float(a.mean())`` -- the same reduction (and rounding) without ``ndarray.mean``'s call overhead."""
+    return float(np.add.reduce(a, axis=None) / a.size)
 
 
 def _shift_envelope(img: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_envelope` of the identity warp without resampling: a +-``half`` px shift with linear
-    interpolation and replicated borders blends each pixel with its neighbour."""
-    neighbours = (
-        np.concatenate([img[:, :1], img[:, :-1]], axis=1),
-        np.concatenate([img[:, 1:], img[:, -1:]], axis=1),
-        np.concatenate([img[:1], img[:-1]], axis=0),
-        np.concatenate([img[1:], img[-1:]], axis=0),
-    )
-    lo = hi = img
-    for nb in neighbours:
-        shifted = (1.0 - half) * img + half * nb
-        lo, hi = np.minimum(lo, shifted), np.maximum(hi, shifted)
+    interpolation and replicated borders blends each pixel with its neighbour,
+    ``(1 - half) * img + half * neighbour``.
+
+    The blend is monotonic in the neighbour, so the min (max) over the four shifts is the blend with the
+    smallest (largest) of the four neighbours: one erosion (dilation) instead of four shifted copies, with
+    bit-identical results. At ``half`` = 0.5 the blend of a pixel with itself is exactly the pixel, so the
+    erosion may include the pixel and the blend needs no further min with it."""
+    if half == 0.5:
+        lo = cv2.addWeighted(img, 0.5, cv2.erode(img, _CROSS, borderType=cv2.BORDER_REPLICATE), 0.5, 0.0)
+        hi = cv2.addWeighted(img, 0.5, cv2.dilate(img, _CROSS, borderType=cv2.BORDER_REPLICATE), 0.5, 0.0)
+        return img, lo, hi
+    own = (1.0 - half) * img
+    low = cv2.erode(img, _NEIGHBOURS, borderType=cv2.BORDER_REPLICATE)
+    high = cv2.dilate(img, _NEIGHBOURS, borderType=cv2.BORDER_REPLICATE)
+    lo = np.minimum(img, own + half * low, out=low)
+    hi = np.maximum(img, own + half * high, out=high)
     return img, lo, hi
 
 
@@ -154,17 +188,67 @@ def _envelope(img: np.ndarray, warp: np.ndarray, half: float) -> tuple[np.ndarra
         return _shift_envelope(img, half)
     h, w = img.shape
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    offsets = np.zeros((5, 2, 3), warp.dtype)
+    offsets[1:3, 0, 2] = half, -half
+    offsets[3:5, 1, 2] = half, -half
     base = lo = hi = None
-    for ox, oy in ((0.0, 0.0), (half, 0.0), (-half, 0.0), (0.0, half), (0.0, -half)):
-        m = warp.copy()
-        m[0, 2] += ox
-        m[1, 2] += oy
+    for m in warp + offsets:
         warped = cv2.warpAffine(img, m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
         if base is None:
-            base = lo = hi = warped
+            base = warped
+        elif lo is None:
+            lo, hi = np.minimum(base, warped), np.maximum(base, warped)
         else:
-            lo, hi = np.minimum(lo, warped), np.maximum(hi, warped)
+            np.minimum(lo, warped, out=lo)
+            np.maximum(hi, warped, out=hi)
     return base, lo, hi
+
+
+class _Frame:
+    """One gray frame with what the pair analysis derives from it alone, computed once: every frame of a
+    shot is the current frame of one pair and the previous frame of the next."""
+
+    __slots__ = ("img", "_mean", "_std", "_envelope")
+
+    def __init__(self, img: np.ndarray) -> None:
+        self.img = img
+        self._mean: float | None = None
+        self._std: float | None = None
+        self._envelope: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def mean(self) -> float:
+        if self._mean is None:
+            self._mean = _mean(self.img)
+        return self._mean
+
+    @property
+    def std(self) -> float:
+        if self._std is None:
+            self._std = float(self.img.std())
+        return self._std
+
+    def envelope(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lo, hi)`` of :func:`_shift_envelope` at +-0.5 px."""
+        if self._envelope is None:
+            self._envelope = _shift_envelope(self.img, 0.5)[1:]
+        return self._envelope
+
+
+def _compensated(raw_diff: np.ndarray, cur: _Frame, prev: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """``np.minimum(raw_diff, _tolerant_diff(cur.img, prev, warp))``, with ``cur``'s envelope from its cache.
+
+    Computed as ``max(0, min(raw_diff, forward, backward))`` with unclamped ``forward`` / ``backward``: the same
+    values (``raw_diff`` >= 0 and max(0, .) distributes over min) in fewer passes."""
+    prev_w, lo_p, hi_p = _envelope(prev, warp, 0.5)
+    lo_c, hi_c = cur.envelope()
+    c = cur.img
+    forward = np.subtract(c, hi_p, out=hi_p)
+    np.maximum(forward, np.subtract(lo_p, c, out=lo_p), out=forward)
+    backward = np.subtract(prev_w, hi_c, out=lo_p)
+    np.maximum(backward, np.subtract(lo_c, prev_w), out=backward)
+    out = np.minimum(raw_diff, np.minimum(forward, backward, out=forward))
+    return np.maximum(0.0, out, out=out)
 
 
 def _tolerant_diff(cur: np.ndarray, prev: np.ndarray, warp: np.ndarray, half: float = 0.5) -> np.ndarray:
@@ -181,18 +265,29 @@ def _tolerant_diff(cur: np.ndarray, prev: np.ndarray, warp: np.ndarray, half: fl
     return np.minimum(forward, backward)
 
 
+def _normalised(prev: _Frame, cur: _Frame) -> np.ndarray:
+    """:func:`_normalise` with the frames' cached statistics."""
+    mp, mc = prev.mean, cur.mean
+    if abs(mp - mc) < 1.5:
+        return prev.img
+    sp, sc = prev.std, cur.std
+    gain = sc / sp if sp > 1.0 and sc > 1.0 else 1.0
+    return (prev.img - mp) * gain + mc
+
+
 def _normalise(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """``prev`` matched to ``cur``'s mean and contrast when the brightness changed (fades, flashes)."""
-    mp, mc = float(prev.mean()), float(cur.mean())
-    if abs(mp - mc) < 1.5:
-        return prev
-    sp, sc = float(prev.std()), float(cur.std())
-    gain = sc / sp if sp > 1.0 and sc > 1.0 else 1.0
-    return (prev - mp) * gain + mc
+    return _normalised(_Frame(prev), _Frame(cur))
 
 
 def _blocks(diff: np.ndarray) -> np.ndarray:
     return _block_means(diff, BLOCK)
+
+
+def _changed_share(diff: np.ndarray, noise_floor: float) -> float:
+    """Share of the blocks of ``diff`` whose mean reaches ``noise_floor``."""
+    blocks = _blocks(diff)
+    return np.count_nonzero(blocks >= noise_floor) / blocks.size
 
 
 def compare_frames(
@@ -202,22 +297,31 @@ def compare_frames(
 
     ``warp`` maps ``cur`` coordinates to ``prev`` coordinates (identity when the camera did not move); the diff
     is None when the raw change is already below the noise floor (nothing else was computed)."""
+    return _compare(_Frame(prev), _Frame(cur), noise_floor, min_shift)[:4]
+
+
+def _compare(
+    prev_f: _Frame, cur_f: _Frame, noise_floor: float, min_shift: float
+) -> tuple[float, float, np.ndarray, np.ndarray | None, float]:
+    """:func:`compare_frames` plus the mean displacement of the returned warp."""
+    cur = cur_f.img
     h, w = cur.shape
     inner = (slice(MARGIN, h - MARGIN), slice(MARGIN, w - MARGIN))
-    prev = _normalise(prev, cur)
-    raw_diff = np.abs(cur - prev)
+    prev = _normalised(prev_f, cur_f)
+    raw_diff = cv2.absdiff(cur, prev)
     raw = block_change(raw_diff[inner])
     if raw < noise_floor:
-        return raw, raw, _IDENTITY.copy(), None
+        return raw, raw, _IDENTITY.copy(), None, 0.0
     # copies: cv2.phaseCorrelate (OpenCV 5.0) writes into its inputs
     (dx, dy), _ = cv2.phaseCorrelate(prev.copy(), cur.copy(), _hanning(h, w))
     warp = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]], np.float32)
-    comp = raw_diff
+    comp, residual = raw_diff, raw
     if abs(dx) >= min_shift or abs(dy) >= min_shift:
-        comp = np.minimum(raw_diff, _tolerant_diff(cur, prev, warp))
-    residual = block_change(comp[inner])
+        comp = _compensated(raw_diff, cur_f, prev, warp)
+        residual = block_change(comp[inner])
+    disp: float | None = None
     if noise_floor <= residual < ECC_MAX * noise_floor and (
-        comp is not raw_diff or float((_block_means(raw_diff[inner]) >= noise_floor).mean()) >= ECC_MIN_AREA
+        comp is not raw_diff or _changed_share(raw_diff[inner], noise_floor) >= ECC_MIN_AREA
     ):
         # translation does not explain the pair, but nearly: refine with an affine ECC fit (zoom, rotation).
         # Far above the floor a new drawing is certain and the costly fit would not change the verdict.
@@ -228,18 +332,20 @@ def compare_frames(
         except cv2.error:
             refined = None
         if refined is not None:
-            disp = _mean_displacement(refined, h, w)
-            if min_shift <= disp < 0.25 * w:
-                comp_r = np.minimum(raw_diff, _tolerant_diff(cur, prev, refined))
+            disp_r = _mean_displacement(refined, h, w)
+            if min_shift <= disp_r < 0.25 * w:
+                comp_r = _compensated(raw_diff, cur_f, prev, refined)
                 residual_r = block_change(comp_r[inner])
                 if residual_r < residual:
-                    comp, warp, residual = comp_r, refined, residual_r
-    if _mean_displacement(warp, h, w) < min_shift or residual > CAMERA_GAIN * raw:
+                    comp, warp, residual, disp = comp_r, refined, residual_r, disp_r
+    if disp is None:
+        disp = _mean_displacement(warp, h, w)
+    if disp < min_shift or residual > CAMERA_GAIN * raw:
         # no camera move, or one that explains little of the change (a character moving across a still
         # background pulls the phase correlation): the camera is still
-        return raw, raw, _IDENTITY.copy(), raw_diff[inner]
+        return raw, raw, _IDENTITY.copy(), raw_diff[inner], 0.0
     # resampling a moved picture leaves some residual on fine texture: the floor is raised under a camera move
-    return raw, residual / MOVING_FLOOR_FACTOR, warp, comp[inner] / MOVING_FLOOR_FACTOR
+    return raw, residual / MOVING_FLOOR_FACTOR, warp, comp[inner] / MOVING_FLOOR_FACTOR, disp
 
 
 def analyse_pairs(
@@ -260,30 +366,64 @@ def analyse_pairs(
     if m == 0 or h < 4 * MARGIN + BLOCK or w < 4 * MARGIN + BLOCK:
         return PairMotion(raw, residual, warps, camera, camera > 0, changed, flash, subject, area, w)
     gray = np.ascontiguousarray(gray, dtype=np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if flow else None
-    inner = (slice(MARGIN, h - MARGIN), slice(MARGIN, w - MARGIN))
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames = [_Frame(g) for g in gray]
     for k in range(m):
-        prev, cur = gray[k], gray[k + 1]
-        raw[k], residual[k], warp, comp = compare_frames(prev, cur, noise_floor, min_shift)
+        raw[k], residual[k], warp, comp, camera[k] = _compare(
+            frames[k], frames[k + 1], noise_floor, min_shift
+        )
         if comp is None:
             continue
         warps[k] = warp
-        camera[k] = _mean_displacement(warp, h, w)
         changed[k] = residual[k] >= noise_floor
         if changed[k]:
-            area[k] = float((_blocks(comp) >= noise_floor).mean())
-            if dis is not None:
-                a8 = np.clip(_normalise(prev, cur), 0, 255).astype(np.uint8)
-                b8 = np.clip(cur, 0, 255).astype(np.uint8)
-                fl = dis.calc(a8, b8, None)
-                # global model: content at prev coords W(x) moves to x, i.e. displacement x - W(x)
-                gx = xs - (warp[0, 0] * xs + warp[0, 1] * ys + warp[0, 2])
-                gy = ys - (warp[1, 0] * xs + warp[1, 1] * ys + warp[1, 2])
-                subject[k] = float(np.hypot(fl[..., 0] - gx, fl[..., 1] - gy)[inner].mean())
-    _drop_flashes(gray, changed, flash, area, noise_floor, min_shift)
-    subject[flash] = 0.0
+            area[k] = _changed_share(comp, noise_floor)
+    _drop_flashes(frames, changed, flash, area, noise_floor, min_shift)
+    if flow:
+        # only the drawing changes that remain after the flashes are dropped carry subject motion
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        for k in np.flatnonzero(changed):
+            subject[k] = _subject_motion(dis, frames[k], frames[k + 1], warps[k])
     return PairMotion(raw, residual, warps, camera, camera >= min_shift, changed, flash, subject, area, w)
+
+
+def _subject_motion(dis: cv2.DISOpticalFlow, prev: _Frame, cur: _Frame, warp: np.ndarray) -> float:
+    """Mean magnitude (thumb px) of the dense optical flow of the pair minus the global motion ``warp``."""
+    h, w = cur.img.shape
+    inner = (slice(MARGIN, h - MARGIN), slice(MARGIN, w - MARGIN))
+    a8, b8 = _to_uint8(_normalised(prev, cur)), _to_uint8(cur.img)
+    fl = dis.calc(a8, b8, None)
+    fx, fy = fl[..., 0], fl[..., 1]
+    # global model: content at prev coords W(x) moves to x, i.e. displacement x - W(x); it is exactly 0 for
+    # the identity and, for a translation, x - (x + t) evaluated per column (row) gives the same floats
+    if (warp[:, :2] == _IDENTITY[:, :2]).all():
+        if warp[0, 2] != 0.0 or warp[1, 2] != 0.0:
+            ys, xs = _pixel_grid(h, w)
+            fx = fx - (xs[0] - (xs[0] + warp[0, 2]))
+            fy = fy - (ys[:, :1] - (ys[:, :1] + warp[1, 2]))
+    else:
+        ys, xs = _pixel_grid(h, w)
+        fx = fx - (xs - (warp[0, 0] * xs + warp[0, 1] * ys + warp[0, 2]))
+        fy = fy - (ys - (warp[1, 0] * xs + warp[1, 1] * ys + warp[1, 2]))
+    return _mean(_hypot(fx[inner], fy[inner], np.empty((h, w), np.float32)[inner]))
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    """``np.clip(img, 0, 255).astype(np.uint8)`` (truncating) without ``np.clip``'s call overhead."""
+    out = np.maximum(img, 0.0)
+    return np.minimum(out, 255.0, out=out).astype(np.uint8)
+
+
+def _hypot(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``np.hypot`` of float32 ``x``, ``y`` into ``out``: the float32 hypot of C99 / glibc is the double
+    ``sqrt(x * x + y * y)`` rounded to float, and numpy's float32 ``hypot`` loop is 4-5x slower than that."""
+    x64 = x.astype(np.float64)
+    y64 = y.astype(np.float64)
+    np.multiply(x64, x64, out=x64)
+    np.multiply(y64, y64, out=y64)
+    np.add(x64, y64, out=x64)
+    np.sqrt(x64, out=x64)
+    out[...] = x64
+    return out
 
 
 #: Longest in-shot flash (frames) that :func:`_drop_flashes` recognises, and the smallest changed area.
@@ -292,7 +432,7 @@ FLASH_AREA = 0.5
 
 
 def _drop_flashes(
-    gray: np.ndarray,
+    frames: list[_Frame],
     changed: np.ndarray,
     flash: np.ndarray,
     area: np.ndarray,
@@ -315,7 +455,7 @@ def _drop_flashes(
                 break
             if not changed[back]:
                 continue
-            _, res, _, _ = compare_frames(gray[k], gray[k + length + 1], noise_floor, min_shift)
+            res = _compare(frames[k], frames[k + length + 1], noise_floor, min_shift)[1]
             if res < noise_floor:
                 changed[k : back + 1] = False
                 flash[k : back + 1] = True
