@@ -1,25 +1,25 @@
-"""CPU cost and output identity of the motion scorer's pair analysis (:func:`pipeline.scores.motion.analyse_pairs`).
+"""CPU cost and output identity of the motion scorer's pair analysis (``motion.analyse_pairs``).
 
 The gray analysis thumbs of every labelled shot (and of every labelled transition, with one frame of context
 on each side: fades and dissolves exercise the photometric normalisation) of one or more footage folders are
-built exactly as the scorers see them (:func:`pipeline.frames.decode_analysis_frames` at the curate job's thumb
-width, then :attr:`pipeline.scores.registry.ShotView.gray`) and cached per clip as ``.npz`` under ``--cache``,
-so that later runs skip the decode. Then:
+built exactly as the scorers see them (:func:`pipeline.frames.decode_analysis_frames` at the curate job's
+thumb width, then :attr:`pipeline.scores.registry.ShotView.gray`) and cached per clip as ``.npz`` under
+``--cache``, so that later runs skip the decode. Then:
 
 * ``--dump FILE``: every :class:`~pipeline.scores.motion.PairMotion` field of every cached shot to ``FILE``;
 * ``--compare FILE``: the current outputs against such a dump (max abs difference per field; booleans and
   shapes must be identical; exit status 1 otherwise);
 * ``--baseline PY``: thread-CPU seconds of ``analyse_pairs`` of the current module beside the one in the file
-  ``PY`` (a saved copy of an earlier ``motion.py``), alternating passes in one run, one OpenCV thread; the
-  best pass of each is reported.
+  ``PY`` (a saved copy of an earlier ``motion.py``) in one run, one OpenCV thread, alternating shot by shot;
+  each shot counts with its fastest of ``--repeat`` runs.
 
-Default (``make bench``): 3 synthetic 10 s videos, time the current code alone.
+Without ``--footage``: 3 synthetic 10 s videos (seed 0) in a temporary folder, the current code timed alone.
 
 Example::
 
     python bench/bench_motion.py --footage /tmp/mo/syn0 --cache /tmp/mo/cache --dump /tmp/mo/base_syn0.npz
-    python bench/bench_motion.py --footage /tmp/mo/syn0 --cache /tmp/mo/cache --compare /tmp/mo/base_syn0.npz \
-        --baseline /tmp/mo/motion_base.py
+    python bench/bench_motion.py --footage /tmp/mo/syn0 --cache /tmp/mo/cache \
+        --compare /tmp/mo/base_syn0.npz --baseline /tmp/mo/motion_base.py
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def shot_spans(label_path: Path, n_frames: int) -> list[tuple[int, int]]:
 
 
 def clip_shots(video: Path, cache: Path) -> Shots:
-    """``{"<start>_<end>": gray}`` of every span of ``video``'s label, from the cache or decoded and cached."""
+    """``{"<start>_<end>": gray}`` of every span of ``video``'s label (cached, or decoded and cached)."""
     out = cache / f"{video.parent.name}__{video.stem}.npz"
     if out.is_file():
         with np.load(out) as z:
@@ -134,14 +134,20 @@ def compare(cur: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> tuple[dic
     return worst, problems
 
 
-def cpu_seconds(shots: dict[str, np.ndarray], analyse: Callable[[np.ndarray], motion.PairMotion]) -> float:
-    """Thread-CPU seconds of ``analyse`` over every shot."""
-    total = 0.0
-    for gray in shots.values():
-        t0 = time.thread_time()
-        analyse(gray)
-        total += time.thread_time() - t0
-    return total
+def cpu_seconds(
+    shots: dict[str, np.ndarray], impls: dict[str, Callable[[np.ndarray], motion.PairMotion]], repeat: int
+) -> dict[str, float]:
+    """Thread-CPU seconds of each of ``impls`` over every shot: the implementations alternate shot by shot
+    (so that both see the same machine load), and each shot counts with its fastest of ``repeat`` runs."""
+    best = {name: np.full(len(shots), np.inf) for name in impls}
+    for r in range(repeat):
+        for i, gray in enumerate(shots.values()):
+            order = list(impls.items()) if (r + i) % 2 == 0 else list(impls.items())[::-1]
+            for name, analyse in order:
+                t0 = time.thread_time()
+                analyse(gray)
+                best[name][i] = min(best[name][i], time.thread_time() - t0)
+    return {name: float(t.sum()) for name, t in best.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,10 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         impls = {"current": motion.analyse_pairs}
         if args.baseline:
             impls = {"baseline": load_module(args.baseline).analyse_pairs, **impls}
-        best = {name: float("inf") for name in impls}
-        for _ in range(args.repeat):  # alternating passes: both see the same load
-            for name, fn in impls.items():
-                best[name] = min(best[name], cpu_seconds(shots, fn))
+        best = cpu_seconds(shots, impls, args.repeat)
         for name, sec in best.items():
             print(
                 f"{name:>9}: analyse_pairs {sec:.3f} thread-CPU s ({1000 * sec / max(pairs, 1):.3f} ms/pair)"

@@ -13,10 +13,11 @@ consecutive pair at a time, cheapest test first:
    sensitivity);
 4. the previous frame is warped onto the current one by that translation, refined when needed by an ECC
    affine fit (zoom, rotation; not tried when no translation was found and the change covers under
-   ``ECC_MIN_AREA`` of the picture, i.e. a local drawing change), and differenced with a +-0.5 px tolerance envelope (interpolation and sub-pixel
-   misregistration on sharp cel outlines are not change). A pixel counts as changed only when it changed
-   *both* with and without compensation, so a character cel held still over a panning background (or a static
-   logo over a pan) is not a change either. Below the noise floor the pair is a hold with a moving camera.
+   ``ECC_MIN_AREA`` of the picture, i.e. a local drawing change), and differenced with a +-0.5 px tolerance
+   envelope (interpolation and sub-pixel misregistration on sharp cel outlines are not change). A pixel
+   counts as changed only when it changed *both* with and without compensation, so a character cel held still
+   over a panning background (or a static logo over a pan) is not a change either. Below the noise floor the
+   pair is a hold with a moving camera.
 5. otherwise it is a drawing change; once in-shot flashes are set apart (:func:`_drop_flashes`), the dense
    optical flow (OpenCV DIS) minus the global model gives the subject (residual) motion of each remaining one.
 
@@ -24,9 +25,10 @@ Cost: the inputs are small (about 128x72), so the fixed cost of each array opera
 arithmetic. What depends on one frame alone -- its mean, its contrast, its +-0.5 px envelope -- is computed
 once per frame (:class:`_Frame`) and shared by the two pairs it belongs to and by the flash test; the
 envelope of the unwarped frame is an erosion / dilation rather than four shifted copies. Every shortcut gives
-bit-identical results (``bench/bench_motion.py --compare`` against a dump of the earlier code;
-tests/test_motion_speed.py against a plain reference). Most of the remaining time is OpenCV's: the ECC fits,
-the phase correlations, the five warps of each compensated difference and the DIS flow.
+the same floats as the plain computation (``bench/bench_motion.py --compare`` against a dump of the earlier
+code on the synthetic and real footage; tests/test_motion_speed.py against a plain reference). Most of the
+remaining time is OpenCV's: the ECC fits, the phase correlations, the five warps of each compensated
+difference and the DIS flow.
 
 Known limits (measured in tests/test_scores.py and tests/corpus/test_scores_corpus.py):
 
@@ -208,13 +210,20 @@ class _Frame:
     """One gray frame with what the pair analysis derives from it alone, computed once: every frame of a
     shot is the current frame of one pair and the previous frame of the next."""
 
-    __slots__ = ("img", "_mean", "_std", "_envelope")
+    __slots__ = ("img", "_mean", "_std", "_envelope", "_uint8")
 
     def __init__(self, img: np.ndarray) -> None:
         self.img = img
         self._mean: float | None = None
         self._std: float | None = None
         self._envelope: tuple[np.ndarray, np.ndarray] | None = None
+        self._uint8: np.ndarray | None = None
+
+    def uint8(self) -> np.ndarray:
+        """The frame clipped to 0-255 and truncated to uint8 (the optical flow's input)."""
+        if self._uint8 is None:
+            self._uint8 = _to_uint8(self.img)
+        return self._uint8
 
     @property
     def mean(self) -> float:
@@ -238,8 +247,8 @@ class _Frame:
 def _compensated(raw_diff: np.ndarray, cur: _Frame, prev: np.ndarray, warp: np.ndarray) -> np.ndarray:
     """``np.minimum(raw_diff, _tolerant_diff(cur.img, prev, warp))``, with ``cur``'s envelope from its cache.
 
-    Computed as ``max(0, min(raw_diff, forward, backward))`` with unclamped ``forward`` / ``backward``: the same
-    values (``raw_diff`` >= 0 and max(0, .) distributes over min) in fewer passes."""
+    Computed as ``max(0, min(raw_diff, forward, backward))`` with unclamped ``forward`` / ``backward``: the
+    same values (``raw_diff`` >= 0 and max(0, .) distributes over min) in fewer passes."""
     prev_w, lo_p, hi_p = _envelope(prev, warp, 0.5)
     lo_c, hi_c = cur.envelope()
     c = cur.img
@@ -295,8 +304,8 @@ def compare_frames(
 ) -> tuple[float, float, np.ndarray, np.ndarray | None]:
     """``(raw block change, compensated block change, warp, compensated diff or None)`` of two gray frames.
 
-    ``warp`` maps ``cur`` coordinates to ``prev`` coordinates (identity when the camera did not move); the diff
-    is None when the raw change is already below the noise floor (nothing else was computed)."""
+    ``warp`` maps ``cur`` coordinates to ``prev`` coordinates (identity when the camera did not move); the
+    diff is None when the raw change is already below the noise floor (nothing else was computed)."""
     return _compare(_Frame(prev), _Frame(cur), noise_floor, min_shift)[:4]
 
 
@@ -390,7 +399,9 @@ def _subject_motion(dis: cv2.DISOpticalFlow, prev: _Frame, cur: _Frame, warp: np
     """Mean magnitude (thumb px) of the dense optical flow of the pair minus the global motion ``warp``."""
     h, w = cur.img.shape
     inner = (slice(MARGIN, h - MARGIN), slice(MARGIN, w - MARGIN))
-    a8, b8 = _to_uint8(_normalised(prev, cur)), _to_uint8(cur.img)
+    prev_n = _normalised(prev, cur)
+    a8 = prev.uint8() if prev_n is prev.img else _to_uint8(prev_n)
+    b8 = cur.uint8()
     fl = dis.calc(a8, b8, None)
     fx, fy = fl[..., 0], fl[..., 1]
     # global model: content at prev coords W(x) moves to x, i.e. displacement x - W(x); it is exactly 0 for
@@ -404,6 +415,8 @@ def _subject_motion(dis: cv2.DISOpticalFlow, prev: _Frame, cur: _Frame, warp: np
         ys, xs = _pixel_grid(h, w)
         fx = fx - (xs - (warp[0, 0] * xs + warp[0, 1] * ys + warp[0, 2]))
         fy = fy - (ys - (warp[1, 0] * xs + warp[1, 1] * ys + warp[1, 2]))
+    # the magnitudes go into the inner view of a full-size buffer: numpy's summation order (and so the
+    # rounding of the mean) depends on the memory layout, and this is the layout the mean always had
     return _mean(_hypot(fx[inner], fy[inner], np.empty((h, w), np.float32)[inner]))
 
 
@@ -414,15 +427,10 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
 
 
 def _hypot(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``np.hypot`` of float32 ``x``, ``y`` into ``out``: the float32 hypot of C99 / glibc is the double
-    ``sqrt(x * x + y * y)`` rounded to float, and numpy's float32 ``hypot`` loop is 4-5x slower than that."""
-    x64 = x.astype(np.float64)
-    y64 = y.astype(np.float64)
-    np.multiply(x64, x64, out=x64)
-    np.multiply(y64, y64, out=y64)
-    np.add(x64, y64, out=x64)
-    np.sqrt(x64, out=x64)
-    out[...] = x64
+    """``np.hypot`` of float32 ``x``, ``y`` into ``out``, 3x faster. glibc's float32 hypot is the double
+    ``sqrt(x * x + y * y)`` rounded to float; both squares are exact in double, so OpenCV's double magnitude
+    (FMA or not) gives the same double and the same float."""
+    out[...] = cv2.magnitude(x.astype(np.float64), y.astype(np.float64))
     return out
 
 
