@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
         help="curate: shards from the curate job (AniCaption tags); labels: ground-truth tags of the labelled shots.",
     )
     parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument(
+        "--steps", type=int, default=None, help="Train to this step (default: the config's steps)."
+    )
     parser.add_argument("--run", type=Path, default=None, help="Read this run directory (no training).")
     parser.add_argument(
         "--shards", default=None, help="Shard glob of --run (default: OUT/data/shards/*.tar)."
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"   shards: {made.samples} clips from {args.videos} videos (ground-truth tags)")
             print(f"   footage and shards in {time.perf_counter() - t0:.0f} s")
         run_dir = args.out / "run"
-        run_training(pattern, run_dir, cfg, steps=args.steps, resume=True, say=print)
+        run_training(pattern, run_dir, cfg, steps=args.steps or cfg.steps, resume=True, say=print)
     else:
         run_dir = args.run
         pattern = args.shards or pattern

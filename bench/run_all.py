@@ -7,7 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["bench_synth", "bench_shots", "bench_dedupe", "bench_caption", "bench_caption_speed", "bench_curate", "bench_train"]
+BENCHES = [
+    "bench_synth",
+    "bench_shots",
+    "bench_dedupe",
+    "bench_caption",
+    "bench_caption_speed",
+    "bench_curate",
+    "bench_train",
+    "bench_motion",
+]
 
 
 def main() -> int:
