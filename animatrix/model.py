@@ -93,6 +93,11 @@ class ModelConfig:
     #: (timestep + tag CLS) to one additive attention bias per head and (dt, dy, dx) token offset,
     #: zero-initialised (see :class:`OffsetBias`).
     offset_bias: bool = False
+    #: Channels of a per-frame pixel head (two 3x3 convolutions over the patch decoder's output, the noisy
+    #: input and t, added as a zero-initialised residual); 0: none. Why: each 2x8x8x3 patch enters through one
+    #: linear map to ``dim`` features and leaves through another, so at ``dim`` < 384 edges come out soft even
+    #: when the input is nearly clean; the head sees the input's full-resolution pixels.
+    refine_channels: int = 0
     tiny_t5: TinyT5Config = field(default_factory=TinyT5Config)
 
     def __post_init__(self) -> None:
@@ -448,6 +453,16 @@ class AniMatrix(nn.Module):
         for layer in (self.final_ada[1], self.final):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        self.refine: nn.Sequential | None = None
+        if cfg.refine_channels > 0:
+            k, pad = (1, 3, 3), (0, 1, 1)
+            self.refine = nn.Sequential(
+                nn.Conv3d(2 * cfg.channels + 1, cfg.refine_channels, k, padding=pad),
+                nn.GELU(),
+                nn.Conv3d(cfg.refine_channels, cfg.channels, k, padding=pad),
+            )
+            nn.init.zeros_(self.refine[2].weight)
+            nn.init.zeros_(self.refine[2].bias)
 
     # --------------------------------------------------------------------------------------- conditioning
 
@@ -486,6 +501,9 @@ class AniMatrix(nn.Module):
         gt, gh, gw = cfg.grid
         h = h.view(b, gt, gh, gw, cfg.channels, cfg.patch_t, cfg.patch_s, cfg.patch_s)
         out = h.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(b, cfg.channels, cfg.frames, cfg.size, cfg.size)
+        if self.refine is not None:
+            t_map = t.to(out.dtype).view(b, 1, 1, 1, 1).expand(b, 1, *out.shape[2:])
+            out = out + self.refine(torch.cat([out, x, t_map], dim=1))
         if cfg.prediction == "v":
             return out
         # x-prediction: the network outputs the clean clip; v = (x_t - x0) / t on the straight path

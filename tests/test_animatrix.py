@@ -211,6 +211,23 @@ def test_offset_bias_starts_at_zero_and_indexes_token_offsets():
         assert not torch.allclose(base(x, t, cond), biased(x, t, cond), atol=1e-4)
 
 
+def test_pixel_head_starts_as_identity_and_refines_the_decoded_clip_from_the_input_pixels():
+    base, refined = tiny_model(prediction="v"), tiny_model(prediction="v", refine_channels=8)
+    refined.load_state_dict(base.state_dict(), strict=False)
+    for p in (*base.final.parameters(), *refined.final.parameters()):
+        torch.nn.init.normal_(p, std=0.1, generator=torch.Generator().manual_seed(0))
+    cond = base.encode(["camera pan left"], *tag_batch([TAGS_A]))
+    x, t = torch.randn(2, 3, 4, 16, 16), torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        decoded = base(x, t, cond.repeat(2))
+        assert torch.allclose(decoded, refined(x, t, cond.repeat(2)), atol=1e-6)  # zero-initialised residual
+        refined.refine[2].weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+        t_map = t.view(2, 1, 1, 1, 1).expand(2, 1, 4, 16, 16)
+        want = decoded + refined.refine(torch.cat([decoded, x, t_map], dim=1))
+        assert torch.allclose(refined(x, t, cond.repeat(2)), want, atol=1e-5)
+        assert not torch.allclose(want, decoded, atol=1e-3)
+
+
 def test_condition_dropout_modes_occur_at_the_configured_rates():
     drop = ConditionDropout()
     n = 40_000
