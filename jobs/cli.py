@@ -95,6 +95,9 @@ def synth(
         str,
         typer.Option(help="Only these camera moves, comma-separated (e.g. static,pan_left); default all."),
     ] = "",
+    subtitle_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Probability that a shot carries a burnt-in subtitle.")
+    ] = 0.45,
 ) -> None:
     """Generate procedural cel-style anime footage with frame-exact ground-truth labels."""
     try:
@@ -113,7 +116,14 @@ def synth(
     moves = tuple(m.strip() for m in cameras.split(",") if m.strip())
     try:
         config = SynthConfig(
-            width=width, height=height, seconds=seconds, fps=rate, reuse=reuse, look=look, cameras=moves
+            width=width,
+            height=height,
+            seconds=seconds,
+            fps=rate,
+            reuse=reuse,
+            look=look,
+            cameras=moves,
+            subtitle_rate=subtitle_rate,
         )
     except ValueError as exc:
         raise fail(f"--cameras: {exc}") from exc

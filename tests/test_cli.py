@@ -87,6 +87,34 @@ def test_synth_then_footage_summary(tmp_path):
     assert "frames match label" in table.output
 
 
+def test_synth_subtitle_rate_zero_burns_in_no_subtitles(tmp_path):
+    def overlays(folder):
+        return [
+            s["text_overlay"]
+            for f in sorted((folder / "labels").glob("*.json"))
+            for s in json.loads(f.read_text())["shots"]
+        ]
+
+    args = [
+        "--videos",
+        "3",
+        "--seed",
+        "1",
+        "--seconds",
+        "4",
+        "--width",
+        "160",
+        "--height",
+        "90",
+        "--no-reuse",
+    ]
+    plain = runner.invoke(app, ["synth", str(tmp_path / "plain"), *args])
+    quiet = runner.invoke(app, ["synth", str(tmp_path / "quiet"), *args, "--subtitle-rate", "0"])
+    assert plain.exit_code == 0 and quiet.exit_code == 0, plain.output + quiet.output
+    assert "subtitle" in overlays(tmp_path / "plain")
+    assert "subtitle" not in overlays(tmp_path / "quiet")
+
+
 def test_bad_log_level():
     result = runner.invoke(app, ["--log-level", "LOUD", "schema"])
     assert result.exit_code == 2

@@ -41,7 +41,8 @@ class SynthConfig:
     opening_seconds: float = 2.5
     min_shot_seconds: float = 1.0
     max_shot_seconds: float = 4.0
-    #: Probability that a shot carries a burnt-in subtitle (videos with a watermark never do).
+    #: Probability that a shot carries a burnt-in subtitle (videos with a watermark never do). Between 0 and 1
+    #: exclusive, at least one shot has one and one has none.
     subtitle_rate: float = 0.45
     #: Probability of an extra in-shot flash in a shot (one of each flash type is always planned).
     flash_rate: float = 0.1
