@@ -4,7 +4,8 @@
    them (AniCaption's tags, the job's cuts, filters and dedupe; the closed loop is then curate -> train ->
    generate -> AniCaption), ``--source labels`` cuts the labelled shots and takes the ground-truth tags
    (:mod:`animatrix.synthetic_shards`);
-2. training to ``--steps`` with ``animatrix/configs/tiny.yaml`` (resumes an existing run in ``--out``);
+2. training to ``--steps`` (default: the config's) with ``--config`` (default ``animatrix/configs/tiny.yaml``;
+   the camera proof is ``--look collage --config animatrix/configs/proof.yaml``), resuming a run in ``--out``;
 3. the loss curve from ``loss.jsonl``: mean loss per tenth of the run, first vs last tenth;
 4. the camera readers on the *training* clips (decoded exactly as the model sees them), i.e. how well the
    readers themselves do at this size -- the ceiling of the closed loop;
@@ -175,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--run", type=Path, default=None, help="Read this run directory (no training).")
     parser.add_argument(
-        "--shards", default=None, help="Shard glob of --run (default: OUT/data/shards/*.tar)."
+        "--shards",
+        default=None,
+        help="Shard glob of --run (default: OUT/data/curated/shards/*.tar, or OUT/data/shards/*.tar with --source labels).",
     )
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--sample-steps", type=int, default=20)
