@@ -46,9 +46,10 @@ class ClipSpan:
 class ClipEncoding:
     """How clips are re-encoded.
 
-    ``size``: None keeps the source size; (w, h) scales to exactly that; an int scales the short side down to it
-    (aspect kept, even dimensions; a smaller source keeps its size). ``fps``: None keeps every source frame and the source rate; a rate
-    resamples by nearest source frame in time (frames dropped or repeated), so motion speed is preserved.
+    ``size``: None keeps the source size; (w, h) scales to exactly that; an int scales the short side down to
+    it (aspect kept, even dimensions; a smaller source keeps its size). ``fps``: None keeps every source frame
+    and the source rate; a rate resamples by nearest source frame in time (frames dropped or repeated), so
+    motion speed is preserved.
     ``crf`` 0 with no scaling is lossless: decoded clip frames equal the source's decoded frames bit for bit.
     """
 

@@ -416,7 +416,7 @@ def plan_footage(cfg: SynthConfig, videos: int, seed: int) -> FootagePlan:
         # both cases covered, unless the rate rules one out (0: no subtitles, 1: every shot)
         if not on and cfg.subtitle_rate > 0:
             subs[int(rng.choice(sub_ok))] = SUBTITLES[int(rng.integers(len(SUBTITLES)))]
-        elif on and len(on) == len(sub_ok) and cfg.subtitle_rate < 1:
+        elif len(on) == len(sub_ok) and cfg.subtitle_rate < 1:
             subs[int(rng.choice(sub_ok))] = ""
 
     # --- assemble each video
