@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from annotator.camera import CameraExpert
-from annotator.evaluate import ExpertsAnnotator, evaluate_caption
+from annotator.evaluate import ABSTAIN, ExpertsAnnotator, evaluate_caption
 from annotator.timing import TimingExpert
 from pipeline.footage_labels import load_label
 from pipeline.synthetic import SynthConfig, generate_footage
-from pipeline.synthetic.paint import paint_background, paint_collage
+from pipeline.synthetic.paint import PALETTES, contrasting, luma, paint_background, paint_collage
 
 CFG = SynthConfig(
     width=320,
@@ -48,8 +48,15 @@ def test_collage_labels_hold_for_the_camera_and_timing_experts(collage):
     )
     assert {"static", "pan_left", "pan_right", "tilt_up", "tilt_down"} <= set(cam.confusion)
     # big flat shapes give the flow few textured points: the camera expert reads 0.89-0.95 of these shots
-    # (seeds 3 and 4), against 1.0 on the textured cel look; the drawing cadence reads as on cel
-    assert cam.accuracy_all >= 0.85 and tim.accuracy_all >= 0.95
+    # (seeds 3 and 4), against 1.0 on the textured cel look
+    assert cam.accuracy_all >= 0.85
+    # the drawing cadence reads as on cel: never a wrong cadence; at most one abstention (a pan on ones with
+    # speed lines redrawn on every frame hides the characters' cadence: 17 of 18 read, seed 3)
+    wrong = sum(
+        n for truth, row in tim.confusion.items() for got, n in row.items() if got not in (truth, ABSTAIN)
+    )
+    abstained = sum(row.get(ABSTAIN, 0) for row in tim.confusion.values())
+    assert wrong == 0 and abstained <= 1
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -80,3 +87,37 @@ def test_cameras_restricts_the_planned_moves_and_is_validated(tmp_path):
     assert seen == set(moves)  # each of them, and nothing else
     with pytest.raises(ValueError, match="cameras"):
         SynthConfig(cameras=("dolly",))
+
+
+@pytest.mark.parametrize("palette", ["day", "sunset", "night", "overcast"])
+def test_collage_shapes_stand_out_from_the_ground(palette):
+    ground = PALETTES[palette]["ground"]
+    img = paint_collage(np.random.default_rng(0), 400, 240, palette, 120)
+    # interior pixels (the same colour as all 8 neighbours): the outlines' anti-aliased blends left out
+    key = img.astype(np.int64) @ np.array([65536, 256, 1])
+    core = key[1:-1, 1:-1]
+    same = np.ones_like(core, bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            same &= core == key[1 + dy : key.shape[0] - 1 + dy, 1 + dx : key.shape[1] - 1 + dx]
+    values, counts = np.unique(core[same], return_counts=True)
+    fills = [
+        (int(v) >> 16, (int(v) >> 8) & 255, int(v) & 255)
+        for v, n in zip(values, counts, strict=True)
+        if n > 50
+    ]
+    fills = [f for f in fills if f != ground]
+    assert fills  # shapes were painted
+    for fill in fills:
+        if fill != (38, 30, 46):  # the outline colour
+            assert abs(luma(fill) - luma(ground)) >= 47.5, (palette, fill)
+
+
+def test_contrasting_moves_a_colour_only_as_far_as_needed():
+    ground = (150, 204, 110)  # luma ~177
+    assert contrasting((20, 20, 20), ground, 48) == (20, 20, 20)  # already far: unchanged
+    near = contrasting((160, 200, 120), ground, 48)  # lighter than the ground: lightened
+    assert luma(near) > luma(ground) and abs(abs(luma(near) - luma(ground)) - 48) < 1.5
+    dark = contrasting((150, 150, 150), ground, 48)  # darker: darkened
+    assert luma(dark) < luma(ground) and abs(abs(luma(dark) - luma(ground)) - 48) < 1.5
+    assert luma(contrasting((10, 10, 10), (20, 20, 20), 48)) >= luma((20, 20, 20)) + 47.5  # no room below

@@ -427,13 +427,43 @@ def paint_background(
     return _wash(img, rng, 30 * scale, 5.0)
 
 
+#: Least luma difference (levels) between a collage shape's fill and the ground.
+COLLAGE_CONTRAST = 48.0
+
+
+def luma(colour: RGB) -> float:
+    """BT.601 luma of an RGB colour."""
+    r, g, b = colour
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def contrasting(colour: RGB, ground: RGB, min_luma_gap: float) -> RGB:
+    """``colour``, blended toward white or black just enough to differ from ``ground`` by ``min_luma_gap``
+    luma levels: toward white when it is lighter than the ground (or the ground is too dark to go below),
+    else toward black. Colours already that far from the ground are returned as they are."""
+    c, g = luma(colour), luma(ground)
+    if abs(c - g) >= min_luma_gap:
+        return tuple(int(v) for v in colour)  # type: ignore[return-value]
+    lighten = (c >= g and g + min_luma_gap <= 250) or g - min_luma_gap < 5
+    if lighten:
+        a = (g + min_luma_gap - c) / max(1e-6, 255.0 - c)
+        out = [v + (255 - v) * a for v in colour]
+    else:
+        a = 1.0 - (g - min_luma_gap) / max(1e-6, c)
+        out = [v * (1.0 - a) for v in colour]
+    return tuple(int(round(min(255.0, max(0.0, v)))) for v in out)  # type: ignore[return-value]
+
+
 def paint_collage(
     rng: np.random.Generator, width: int, height: int, palette: str, view_height: float
 ) -> np.ndarray:
     """The "collage" look's background: flat-colour rectangles and discs with dark outlines on a flat ground,
     no gradients or texture wash (a picture a small video model learns in a few CPU minutes). Shapes are
     0.15-0.6 of ``view_height`` (the height the camera shows, in canvas pixels), about 5 per view: at the
-    trainer's 32 px a shape is 5-20 px, not a speck."""
+    trainer's 32 px a shape is 5-20 px, not a speck. Every shape's fill differs from the ground by at least
+    ``COLLAGE_CONTRAST`` luma levels and its outline is ~1/80 of the view: a shape the palette paints close
+    to the ground's tone carries little of a denoiser's loss, so a small model drew backgrounds as flat
+    ground, and a camera move over flat ground cannot be read back."""
     pal = PALETTES[palette]
     img = np.empty((height, width, 3), np.uint8)
     img[:] = pal["ground"]
@@ -449,7 +479,7 @@ def paint_collage(
     ]
     count = max(3, int(round(5 * width * height / (view_height * view_height * 16 / 9))))
     for k in range(count):
-        colour = tuple(int(c) for c in colours[int(rng.integers(len(colours)))])
+        colour = contrasting(colours[int(rng.integers(len(colours)))], pal["ground"], COLLAGE_CONTRAST)
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         if k % 3 == 2:
             r = rng.uniform(0.08, 0.3) * view_height
