@@ -3,9 +3,10 @@
 Flashes are found by the shot detector's own in-shot flash stages (:mod:`pipeline.shots.anime`), run once per
 video on the shared analysis frames and cached in the :class:`~pipeline.scores.registry.ScoreContext`: flat
 white / coloured runs whose two sides show the same picture, and 1-4 frame excursions (stark two-tone frames,
-colour negatives, washed-out frames) after which the shot continues. Only the cheap signal stages run, never
-TransNet: the detector's flash list is exactly the union of these two stages, so the expert and the detector
-agree frame for frame. The detector's types map to tags as
+colour negatives, washed-out frames) after which the shot continues (when the detector has just run on the
+same frames, as in the curate job, its own result of these stages is reused). Only the cheap signal stages
+run, never TransNet: the detector's flash list is exactly the union of these two stages, so the expert and
+the detector agree frame for frame. The detector's types map to tags as
 
 * ``white_flash`` / ``colour_flash`` -> ``flash``
 * ``impact_frame`` -> ``impact_frame``
@@ -118,23 +119,21 @@ def luma_excursions(sig: FrameSignals, taken: np.ndarray) -> list[FlashEvent]:
 def find_video_flashes(frames: AnalysisFrames, config: AnimeShotConfig | None = None) -> VideoFlashes:
     """The shot detector's flat-run and excursion stages over the whole video (no TransNet), read as effects,
     plus :func:`luma_excursions` among the frames they leave."""
-    from pipeline.shots.anime import AnimeShotDetector, _State, _two_tone
+    from pipeline.shots.anime import AnimeShotDetector, _two_tone
     from pipeline.shots.signals import compute_signals
 
     n = len(frames)
     if n < 3:
         return VideoFlashes()
     detector = AnimeShotDetector(config)
-    sig = compute_signals(frames.thumb)
+    sig = compute_signals(frames.thumb)  # the detector's own signals object when it just ran on these frames
     fps = float(frames.fps) if frames.fps else 24.0
-    st = _State(sig=sig, cfg=detector.config, fps=fps, claimed=np.zeros(n + 1, bool))
-    candidates = detector._candidates(sig)
-    detector._flat_runs(st)
-    flat_runs = set(st.flashes)
-    detector._excursions(st, candidates)
+    # the detector's result of these stages when it ran on the same signals (the curate job), else run here
+    stages = detector.flash_stages(sig, fps)
+    flat_runs = set(stages.flashes[: stages.flat_runs])
     events: list[FlashEvent] = []
-    taken = st.claimed[:n].copy()  # boundaries inside fades, flash cuts and flashes found so far
-    for span in st.flashes:
+    taken = stages.claimed[:n].copy()  # boundaries inside fades, flash cuts and flashes found so far
+    for span in stages.flashes:
         taken[span.start : span.end + 1] = True
         two_tone = any(_two_tone(sig.small[t]) for t in range(span.start, span.end + 1))
         if span in flat_runs:
@@ -144,7 +143,7 @@ def find_video_flashes(frames: AnalysisFrames, config: AnimeShotConfig | None = 
         else:
             continue  # typed by elimination: left to the luma test below
         events.append(FlashEvent(span, FLASH_EFFECTS[span.type], DIRECT_CONFIDENCE, evidence))
-    for span in st.flashes:
+    for span in stages.flashes:
         if span.type == "impact_frame" and not any(e.span == span for e in events):
             # the detector claimed the boundaries into and out of it (start .. end + 1)
             taken[span.start : span.end + 2] = False

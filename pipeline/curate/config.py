@@ -33,7 +33,7 @@ class AnalysisSection:
     #: Frames held in memory per analysis window (a 2-hour film is analysed in windows of this many frames;
     #: a shot crossing a window edge is carried into the next window, so windows never cut a shot).
     window_frames: int = 6000
-    #: Content digests of every decoded frame (exact dedupe); about 5 ms per 1080p frame.
+    #: Content digests of every decoded frame (exact dedupe); about 0.4 ms per 1080p frame (XXH3-64).
     digests: bool = True
 
 

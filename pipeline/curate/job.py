@@ -95,6 +95,7 @@ def _asdict(obj: Any) -> dict[str, Any]:
 
 def run_fingerprint(cfg: CurateConfig) -> dict[str, Any]:
     from pipeline.curate.staging import RESULT_FORMAT
+    from pipeline.decode import PICTURE_DIGEST
     from taxonomy import load_taxonomy
 
     tax = load_taxonomy()
@@ -102,6 +103,8 @@ def run_fingerprint(cfg: CurateConfig) -> dict[str, Any]:
         "config": cfg.fingerprint(),
         "taxonomy": f"{tax.version}:{tax.fingerprint()}",
         "result_format": RESULT_FORMAT,
+        # staged fingerprints hold frame digests, which only match digests of the same function
+        "frame_digest": PICTURE_DIGEST,
     }
 
 

@@ -250,6 +250,29 @@ class _Event:
         return self.start if self.is_cut else self.end + 1
 
 
+@dataclass(frozen=True, eq=False)
+class FlashStages:
+    """What the cheap flash stages (flat runs, then excursions) found on one signals object before any later
+    stage: the in-shot flashes in order (the first ``flat_runs`` of them from flat runs) and the boundaries
+    claimed so far. The vfx expert reads the same stages; :meth:`AnimeShotDetector.flash_stages` hands it the
+    detector's last result when signals, config and fps are the same (the stages are deterministic)."""
+
+    sig: FrameSignals
+    config: AnimeShotConfig
+    fps: float
+    flashes: tuple[FrameSpan, ...]
+    flat_runs: int
+    claimed: np.ndarray  # (N+1,) bool, read-only
+
+
+_LAST_FLASH_STAGES: list[FlashStages] = []  # the last detect()'s stages (at most one)
+
+
+def forget_flash_stages() -> None:
+    """Drop the remembered flash stages (and the signals they hold on to), e.g. when a video is done."""
+    _LAST_FLASH_STAGES.clear()
+
+
 @dataclass
 class _State:
     sig: FrameSignals
@@ -311,8 +334,7 @@ class AnimeShotDetector:
 
         candidates = self._candidates(sig)
         # The cheap stages first; TransNet only looks at the candidates they leave unexplained.
-        self._flat_runs(st)
-        self._excursions(st, candidates)
+        _LAST_FLASH_STAGES[:] = [self._flash_stages(st, candidates)]
         pending = self._gradual(st)
         remaining = self._triage(st, candidates)
         windows = None
@@ -342,6 +364,23 @@ class AnimeShotDetector:
         return ShotBoundaries(
             frames=n, cuts=cuts, transitions=transitions, flashes=flashes, detector=self.name, extra=extra
         )
+
+    def flash_stages(self, sig: FrameSignals, fps: float) -> FlashStages:
+        """The flat-run and excursion stages alone (what :meth:`detect` runs first) on ``sig``; the last
+        :meth:`detect`'s result when it ran on this very signals object with the same config and fps."""
+        for last in tuple(_LAST_FLASH_STAGES):
+            if last.sig is sig and last.config == self.config and last.fps == fps:
+                return last
+        st = _State(sig=sig, cfg=self.config, fps=fps, claimed=np.zeros(len(sig) + 1, bool))
+        return self._flash_stages(st, self._candidates(sig))
+
+    def _flash_stages(self, st: _State, candidates: list[int]) -> FlashStages:
+        self._flat_runs(st)
+        flat_runs = len(st.flashes)
+        self._excursions(st, candidates)
+        claimed = st.claimed.copy()
+        claimed.flags.writeable = False
+        return FlashStages(st.sig, self.config, st.fps, tuple(st.flashes), flat_runs, claimed)
 
     # --------------------------------------------------------------------------------------- candidates
 
