@@ -570,9 +570,14 @@ def flow_matching_loss(
     t_sampling: str = "uniform",
     weighting: str = "v",
     t_shift: float = 1.0,
+    temporal_weight: float = 0.0,
 ) -> torch.Tensor:
     """Rectified-flow loss: MSE between the predicted and the true velocity ``eps - x0``; times from
     :func:`sample_t` (``t_sampling``, ``t_shift``).
+
+    ``temporal_weight`` adds that many times the MSE of the error's frame-to-frame differences (same
+    weighting over t). An error shared by consecutive frames costs nothing there, an error redrawn on every
+    frame about twice its MSE: it asks for clips whose frames agree with each other, as a camera move's do.
 
     ``weighting`` "v" is the plain velocity MSE. "x" multiplies each sample's velocity MSE by
     ``max(t, t_min)^2``, which for x-prediction is the MSE of the predicted clean clip: the velocity loss
@@ -588,7 +593,12 @@ def flow_matching_loss(
     tt = t.view(b, 1, 1, 1, 1)
     xt = (1 - tt) * x0 + tt * noise
     v = model(xt, t, cond)
-    per_sample = (v.float() - (noise - x0).float()).pow(2).flatten(1).mean(1)
+    err = v.float() - (noise - x0).float()
+    per_sample = err.pow(2).flatten(1).mean(1)
+    if temporal_weight < 0:
+        raise ValueError(f"temporal_weight must be >= 0, got {temporal_weight}")
+    if temporal_weight > 0 and err.shape[2] > 1:
+        per_sample = per_sample + temporal_weight * (err[:, :, 1:] - err[:, :, :-1]).pow(2).flatten(1).mean(1)
     if weighting == "x":
         per_sample = per_sample * t.float().clamp(min=_t_min(model)) ** 2
     return per_sample.mean()

@@ -64,6 +64,8 @@ class TrainConfig:
     t_shift: float = 1.0
     #: Loss weighting over t (see animatrix.model.flow_matching_loss): "v" (velocity MSE) or "x" (clean-clip MSE).
     loss_weighting: str = "v"
+    #: Weight of the frame-to-frame difference term of the loss (see animatrix.model.flow_matching_loss); 0: off.
+    temporal_weight: float = 0.0
     #: torch intra-op threads per process (1 is fastest on a shared machine).
     threads: int = 1
     seed: int = 0
@@ -184,6 +186,7 @@ class Trainer:
                 self.cfg.t_sampling,
                 self.cfg.loss_weighting,
                 self.cfg.t_shift,
+                self.cfg.temporal_weight,
             )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

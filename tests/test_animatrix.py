@@ -409,6 +409,38 @@ def test_x_loss_weighting_scales_the_velocity_loss_by_t_squared():
         flow_matching_loss(model, x0, cond, weighting="snr")
 
 
+class _ErrorModel(torch.nn.Module):
+    """Predicts the true velocity of a known (x0, noise) plus a given error."""
+
+    def __init__(self, x0: torch.Tensor, noise: torch.Tensor, error: torch.Tensor) -> None:
+        super().__init__()
+        self.target, self.error = noise - x0, error
+
+    def forward(self, xt, t, cond):
+        return self.target + self.error
+
+
+def test_temporal_loss_term_charges_errors_redrawn_per_frame_not_errors_shared_by_frames():
+    x0 = torch.rand(2, 3, 4, 8, 8) * 2 - 1
+    g = torch.Generator().manual_seed(3)
+    sample_t(2, "uniform", g)  # the loss draws t first, then the noise
+    noise = torch.randn(x0.shape, generator=g)
+    shared = torch.randn(2, 3, 1, 8, 8).expand(2, 3, 4, 8, 8) * 0.1  # the same error on every frame
+    redrawn = torch.randn(2, 3, 4, 8, 8) * 0.1  # a new error on every frame
+
+    def loss(error: torch.Tensor, w: float) -> float:
+        model = _ErrorModel(x0, noise, error)
+        return float(flow_matching_loss(model, x0, None, torch.Generator().manual_seed(3), temporal_weight=w))
+
+    assert loss(shared, 1.0) == pytest.approx(loss(shared, 0.0), rel=1e-6)  # no frame-to-frame difference
+    plain, with_term = loss(redrawn, 0.0), loss(redrawn, 1.0)
+    expected = float((redrawn[:, :, 1:] - redrawn[:, :, :-1]).pow(2).mean())
+    assert with_term == pytest.approx(plain + expected, rel=1e-5)
+    assert with_term > 2.5 * plain  # about twice the error's MSE on top of it
+    with pytest.raises(ValueError, match="temporal_weight"):
+        loss(redrawn, -1.0)
+
+
 def test_training_time_shift_moves_the_times_towards_noise_and_reaches_the_loss():
     plain = sample_t(20000, "uniform", torch.Generator().manual_seed(2))
     shifted = sample_t(20000, "uniform", torch.Generator().manual_seed(2), shift=6.0)
