@@ -587,6 +587,8 @@ def flow_matching_loss(
     """
     if weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"loss weighting must be one of {', '.join(LOSS_WEIGHTINGS)}, got {weighting!r}")
+    if temporal_weight < 0:
+        raise ValueError(f"temporal_weight must be >= 0, got {temporal_weight}")
     b = x0.shape[0]
     t = sample_t(b, t_sampling, generator, t_shift).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
@@ -595,8 +597,6 @@ def flow_matching_loss(
     v = model(xt, t, cond)
     err = v.float() - (noise - x0).float()
     per_sample = err.pow(2).flatten(1).mean(1)
-    if temporal_weight < 0:
-        raise ValueError(f"temporal_weight must be >= 0, got {temporal_weight}")
     if temporal_weight > 0 and err.shape[2] > 1:
         per_sample = per_sample + temporal_weight * (err[:, :, 1:] - err[:, :, :-1]).pow(2).flatten(1).mean(1)
     if weighting == "x":
