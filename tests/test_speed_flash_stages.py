@@ -105,3 +105,12 @@ def test_no_reuse_for_other_config_fps_or_signals(frames: AnalysisFrames) -> Non
     forget_flash_stages()
     assert AnimeShotDetector().flash_stages(sig, fps) is not remembered
     forget_signals()
+
+
+def test_forget_signals_also_forgets_the_flash_stages(frames: AnalysisFrames) -> None:
+    """The curate job frees a finished video's memos through ``forget_signals`` alone (without importing
+    the detector module): the detector's remembered stages hold the signals, so they must go too."""
+    AnimeShotDetector(predictor=_no_network).detect(frames)
+    assert anime._LAST_FLASH_STAGES
+    forget_signals()
+    assert not anime._LAST_FLASH_STAGES

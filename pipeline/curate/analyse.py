@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -294,9 +293,7 @@ def analyse_video(
             timings["encode"] += time.perf_counter() - t
         fault_point("map.window_done")
         t0 = time.perf_counter()
-    forget_signals()  # the last window's shot signals are not needed past this video
-    if "pipeline.shots.anime" in sys.modules:  # and the detector's flash stages (they hold the signals)
-        sys.modules["pipeline.shots.anime"].forget_flash_stages()
+    forget_signals()  # the last window's shot signals (and the detector's flash stages) are not needed past this video
     out.seconds = max(
         0.0, last_seconds - (float(first_pts * frames.time_base) if first_pts is not None else 0.0)
     )

@@ -47,7 +47,7 @@ import numpy as np
 
 from pipeline.frames import AnalysisFrames
 from pipeline.shots.base import FrameSpan, ShotBoundaries
-from pipeline.shots.signals import FrameSignals, compute_signals, hist_distance
+from pipeline.shots.signals import FrameSignals, compute_signals, hist_distance, on_forget_signals
 from pipeline.shots.transnet import STEP, TransNetPredictions, TransNetV2Model, window_count
 
 #: ``predictor(tiny, windows)``: TransNet predictions for the given 50-frame windows (``None`` = all).
@@ -271,6 +271,9 @@ _LAST_FLASH_STAGES: list[FlashStages] = []  # the last detect()'s stages (at mos
 def forget_flash_stages() -> None:
     """Drop the remembered flash stages (and the signals they hold on to), e.g. when a video is done."""
     _LAST_FLASH_STAGES.clear()
+
+
+on_forget_signals(forget_flash_stages)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -173,11 +174,23 @@ class _LastSignals:
 
 
 _LAST = _LastSignals()
+#: Called by :func:`forget_signals`: memos elsewhere that hold on to signals (a detector's flash stages)
+#: register their own clear here, so the caller needs not import (and load) every detector to free them.
+_FORGET_HOOKS: list[Callable[[], None]] = []
+
+
+def on_forget_signals(clear: Callable[[], None]) -> None:
+    """Run ``clear`` whenever :func:`forget_signals` is called (once per distinct function)."""
+    if clear not in _FORGET_HOOKS:
+        _FORGET_HOOKS.append(clear)
 
 
 def forget_signals() -> None:
-    """Drop the remembered signals (and the thumb array they hold on to), e.g. when a video is done."""
+    """Drop the remembered signals (and the thumb array they hold on to), and whatever other memos registered
+    with :func:`on_forget_signals` keep of them, e.g. when a video is done."""
     _LAST.clear()
+    for clear in _FORGET_HOOKS:
+        clear()
 
 
 def compute_signals(thumb: np.ndarray, area: ActiveArea | None = None) -> FrameSignals:
