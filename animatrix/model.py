@@ -98,6 +98,9 @@ class ModelConfig:
     #: linear map to ``dim`` features and leaves through another, so at ``dim`` < 384 edges come out soft even
     #: when the input is nearly clean; the head sees the input's full-resolution pixels.
     refine_channels: int = 0
+    #: Frames the pixel head's convolutions span (odd; 1: per frame). Above 1 the head can carry a picture
+    #: from the neighbouring frames at a sub-patch shift, which the patch decoder draws per token.
+    refine_frames: int = 1
     tiny_t5: TinyT5Config = field(default_factory=TinyT5Config)
 
     def __post_init__(self) -> None:
@@ -112,6 +115,8 @@ class ModelConfig:
                 f"frames ({self.frames}) must be a multiple of patch_t ({self.patch_t}) and size ({self.size}) "
                 f"a multiple of patch_s ({self.patch_s})"
             )
+        if self.refine_frames < 1 or self.refine_frames % 2 == 0:
+            raise ValueError(f"refine_frames must be odd and >= 1, got {self.refine_frames}")
         if self.dim % self.heads or self.tag_dim % self.tag_heads:
             raise ValueError("dim must be divisible by heads and tag_dim by tag_heads")
 
@@ -455,7 +460,7 @@ class AniMatrix(nn.Module):
             nn.init.zeros_(layer.bias)
         self.refine: nn.Sequential | None = None
         if cfg.refine_channels > 0:
-            k, pad = (1, 3, 3), (0, 1, 1)
+            k, pad = (cfg.refine_frames, 3, 3), (cfg.refine_frames // 2, 1, 1)
             self.refine = nn.Sequential(
                 nn.Conv3d(2 * cfg.channels + 1, cfg.refine_channels, k, padding=pad),
                 nn.GELU(),

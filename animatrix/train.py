@@ -41,6 +41,10 @@ class OptimConfig:
     warmup_steps: int = 50
     grad_clip: float = 1.0
     ema_decay: float = 0.995
+    #: Cooldown (warmup-stable-decay): the LR falls linearly to 0 over the last ``decay_steps`` steps of the run,
+    #: counted back from the run's final step (``--steps``), so a cooldown can branch from any constant-LR
+    #: checkpoint; 0 keeps the LR constant after warmup.
+    decay_steps: int = 0
 
 
 @dataclass
@@ -79,6 +83,8 @@ class TrainConfig:
             self.optim = OptimConfig(**{**self.optim, "betas": tuple(self.optim.get("betas", (0.9, 0.99)))})
         if isinstance(self.dropout, dict):
             self.dropout = ConditionDropout(**self.dropout)
+        if self.optim.decay_steps < 0:
+            raise ValueError(f"optim.decay_steps must be >= 0, got {self.optim.decay_steps}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +165,8 @@ class Trainer:
         self.ema = {n: p.detach().clone() for n, p in self.params.items()}
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
+        #: The run's final step, which the LR cooldown counts back from (run_training sets it to ``--steps``).
+        self.total_steps = cfg.steps
         self.autocast = resolve_precision(cfg.precision)
 
     @property
@@ -166,8 +174,13 @@ class Trainer:
         return "bf16" if self.autocast is not None else "fp32"
 
     def lr_at(self, step: int) -> float:
+        """The LR of optimisation step ``step`` (0-based): linear warmup, then constant, then the cooldown
+        over the last ``optim.decay_steps`` steps before ``total_steps``."""
         o = self.cfg.optim
-        return o.lr * min(1.0, (step + 1) / max(1, o.warmup_steps))
+        scale = min(1.0, (step + 1) / max(1, o.warmup_steps))
+        if o.decay_steps > 0:
+            scale = min(scale, max(0.0, (self.total_steps - step) / o.decay_steps))
+        return o.lr * scale
 
     def train_step(self, batch: Batch) -> float:
         """One optimisation step on a batch; returns the loss."""
@@ -300,11 +313,14 @@ def run_training(
     rank: int = 0,
     say: Callable[[str], None] | None = None,
     batches: Iterator[Batch] | None = None,
+    decay_steps: int | None = None,
 ) -> TrainResult:
     """Train until ``steps`` (default ``cfg.steps``) total steps; rank 0 logs and checkpoints.
 
-    With ``resume`` the run continues from ``run_dir/checkpoint.pt`` (its config wins over ``cfg``).
-    ``batches`` replaces the shard stream (tests feed fixed batches)."""
+    With ``resume`` the run continues from ``run_dir/checkpoint.pt`` (its config wins over ``cfg``), except
+    ``decay_steps``, which when given sets ``optim.decay_steps`` either way: the LR cooldown over the last
+    ``decay_steps`` steps before ``steps``, branched from a constant-LR checkpoint. ``batches`` replaces the
+    shard stream (tests feed fixed batches)."""
     run_dir = Path(run_dir)
     say = say or (lambda msg: log.info("%s", msg))
     state = None
@@ -315,12 +331,22 @@ def run_training(
             cfg = TrainConfig.from_dict(state["config"])
         else:
             say(f"--resume: no checkpoint in {run_dir}, starting from step 0")
+    if decay_steps is not None:
+        cfg = TrainConfig.from_dict(
+            {**cfg.to_dict(), "optim": {**asdict(cfg.optim), "decay_steps": decay_steps}}
+        )
     torch.set_num_threads(max(1, cfg.threads))
     trainer = Trainer(cfg, taxonomy, text_encoder, wrap)
     if state is not None:
         trainer.load_state_dict(state)
         say(f"resumed from {run_dir / CHECKPOINT} at step {trainer.step}")
     total = steps if steps is not None else cfg.steps
+    trainer.total_steps = total
+    if state is not None and cfg.optim.decay_steps and trainer.step > total - cfg.optim.decay_steps:
+        say(
+            f"note: resuming at step {trainer.step}, inside the LR cooldown of the last "
+            f"{cfg.optim.decay_steps} steps before {total}: the LR starts at {trainer.lr_at(trainer.step):.2e}"
+        )
     if batches is None:
         batches = make_loader(
             shards, cfg.data, _vocab_pairs(trainer.taxonomy), train=True, epoch_seed=trainer.step
@@ -392,6 +418,7 @@ def _ray_worker(config: dict[str, Any]) -> None:
         TrainConfig.from_dict(config["cfg"]),
         steps=config["steps"],
         resume=config["resume"],
+        decay_steps=config.get("decay_steps"),
         wrap=lambda m: ray.train.torch.prepare_model(
             m, parallel_strategy_kwargs={"find_unused_parameters": False}
         ),
@@ -407,6 +434,7 @@ def run_ray_training(
     workers: int,
     steps: int | None = None,
     resume: bool = False,
+    decay_steps: int | None = None,
 ) -> int:
     """Train with Ray Train's ``TorchTrainer`` on ``workers`` CPU workers (gloo DDP); rank 0 writes the run.
 
@@ -429,6 +457,7 @@ def run_ray_training(
             "cfg": cfg.to_dict(),
             "steps": steps,
             "resume": resume,
+            "decay_steps": decay_steps,
         },
         torch_config=TorchConfig(backend="gloo"),
         scaling_config=ScalingConfig(

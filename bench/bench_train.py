@@ -174,6 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--steps", type=int, default=None, help="Train to this step (default: the config's steps)."
     )
+    parser.add_argument(
+        "--decay-steps",
+        type=int,
+        default=None,
+        help="LR cooldown over the last N steps before --steps (also on resume: branches a cooldown).",
+    )
     parser.add_argument("--run", type=Path, default=None, help="Read this run directory (no training).")
     parser.add_argument(
         "--shards",
@@ -223,7 +229,15 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"   shards: {made.samples} clips from {args.videos} videos (ground-truth tags)")
             print(f"   footage and shards in {time.perf_counter() - t0:.0f} s")
         run_dir = args.out / "run"
-        run_training(pattern, run_dir, cfg, steps=args.steps or cfg.steps, resume=True, say=print)
+        run_training(
+            pattern,
+            run_dir,
+            cfg,
+            steps=args.steps or cfg.steps,
+            resume=True,
+            say=print,
+            decay_steps=args.decay_steps,
+        )
     else:
         run_dir = args.run
         pattern = args.shards or pattern

@@ -27,6 +27,15 @@ def train(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Ray Train workers; 1 trains in this process.")
     ] = 1,
+    decay_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--decay-steps",
+            min=0,
+            help="LR cooldown: the LR falls linearly to 0 over the last N steps before --steps (sets "
+            "optim.decay_steps, also on --resume, so a cooldown can branch from a constant-LR checkpoint).",
+        ),
+    ] = None,
 ) -> None:
     """Train the AniMatrix denoiser on WebDataset shards (flow matching; tags + T5 text conditioning)."""
     from animatrix.data import expand_shards
@@ -39,11 +48,13 @@ def train(
         raise fail(str(exc)) from exc
     say = lambda msg: console.print(msg, highlight=False)  # noqa: E731
     if workers > 1:
-        step = run_ray_training(shards, out, cfg, workers, steps=steps, resume=resume)
+        step = run_ray_training(
+            shards, out, cfg, workers, steps=steps, resume=resume, decay_steps=decay_steps
+        )
         say(f"ray train ({workers} workers) finished at step {step}; checkpoint: {out / 'checkpoint.pt'}")
         return
     try:
-        result = run_training(shards, out, cfg, steps=steps, resume=resume, say=say)
+        result = run_training(shards, out, cfg, steps=steps, resume=resume, say=say, decay_steps=decay_steps)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     if result.losses:

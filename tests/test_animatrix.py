@@ -228,6 +228,28 @@ def test_pixel_head_starts_as_identity_and_refines_the_decoded_clip_from_the_inp
         assert not torch.allclose(want, decoded, atol=1e-3)
 
 
+@pytest.mark.parametrize("refine_frames", [1, 3])
+def test_pixel_head_reaches_only_the_frames_its_kernels_span(refine_frames):
+    model = tiny_model(prediction="v", refine_channels=8, refine_frames=refine_frames)
+    with torch.no_grad():
+        for conv in (model.refine[0], model.refine[2]):
+            conv.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(3))
+    # the head alone, on a decoded clip that differs only in frame 2: two convolutions of span k reach k - 1
+    # frames either way
+    decoded = torch.zeros(1, 3, 4, 16, 16)
+    poked = decoded.clone()
+    poked[:, :, 2] = 1.0
+    t_map = torch.zeros(1, 1, 4, 16, 16)
+    x = torch.zeros(1, 3, 4, 16, 16)
+    with torch.no_grad():
+        a = model.refine(torch.cat([decoded, x, t_map], dim=1))
+        b = model.refine(torch.cat([poked, x, t_map], dim=1))
+    changed = [(a[:, :, f] - b[:, :, f]).abs().max().item() > 1e-6 for f in range(4)]
+    assert changed == ([False, False, True, False] if refine_frames == 1 else [True, True, True, True])
+    with pytest.raises(ValueError, match="refine_frames"):
+        tiny_model(refine_channels=8, refine_frames=2)
+
+
 def test_condition_dropout_modes_occur_at_the_configured_rates():
     drop = ConditionDropout()
     n = 40_000
@@ -279,6 +301,40 @@ def test_checkpoint_round_trip_and_resume_continue_identically(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "b" / "loss.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert not list((tmp_path / "b").glob(".*tmp"))  # atomic writes leave no temporary file
+
+
+def test_lr_cooldown_falls_linearly_to_zero_over_the_last_decay_steps_and_can_branch_on_resume(tmp_path):
+    optim = {"lr": 1e-3, "warmup_steps": 2, "decay_steps": 4}
+    trainer = Trainer(
+        TrainConfig(model=TINY_MODEL, optim=optim, steps=10, precision="fp32"), text_encoder=tiny_t5()
+    )
+    lrs = [trainer.lr_at(s) for s in range(10)]
+    assert lrs == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    trainer.total_steps = 20  # --steps moves the cooldown with the run's end
+    assert trainer.lr_at(9) == trainer.lr_at(15) == pytest.approx(1e-3) and trainer.lr_at(
+        19
+    ) == pytest.approx(2.5e-4)
+    with pytest.raises(ValueError, match="decay_steps"):
+        TrainConfig(optim={"decay_steps": -1})
+
+    # a constant-LR run to step 2, then a cooldown of 2 steps branched from its checkpoint on resume
+    cfg = TrainConfig(model=TINY_MODEL, steps=2, log_every=1, precision="fp32", optim={"warmup_steps": 1})
+    batches = fixed_batches(4)
+    run_training("unused", tmp_path, cfg, text_encoder=tiny_t5(), batches=iter(batches[:2]))
+    run_training(
+        "unused",
+        tmp_path,
+        cfg,
+        steps=4,
+        resume=True,
+        decay_steps=2,
+        text_encoder=tiny_t5(),
+        batches=iter(batches[2:]),
+    )
+    rows = [json.loads(line) for line in (tmp_path / "loss.jsonl").read_text().splitlines()]
+    lr = cfg.optim.lr
+    assert [r["lr"] for r in rows] == pytest.approx([lr, lr, lr, lr / 2])
+    assert load_checkpoint(tmp_path)["config"]["optim"]["decay_steps"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -492,6 +548,42 @@ def test_a_few_training_steps_on_synthetic_shards_reduce_the_loss(shards, tmp_pa
         trainer.train_step(next(stream))
     after = probe_loss()
     assert after < 0.85 * before, (before, after)
+
+
+def test_train_command_trains_then_branches_a_cooldown_on_resume(shards, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": {
+                    **TINY_MODEL,
+                    "text_encoder": "random-byt5-tiny",
+                    "tiny_t5": {"d_model": 16, "d_kv": 8, "d_ff": 32},
+                },
+                "data": {"frames": 4, "size": 16, "frame_stride": 2, "batch_size": 2, "shuffle_buffer": 4},
+                "optim": {"lr": 1e-3, "warmup_steps": 1},
+                "precision": "fp32",
+                "log_every": 1,
+                "steps": 2,
+            }
+        )
+    )
+    run = tmp_path / "run"
+    base = ["train", "--shards", shards.pattern, "--out", str(run), "--config", str(config)]
+    runner = CliRunner()
+    first = runner.invoke(app, base)
+    assert first.exit_code == 0, first.output
+    branched = runner.invoke(app, [*base, "--resume", "--steps", "4", "--decay-steps", "2"])
+    assert branched.exit_code == 0, branched.output
+    rows = [json.loads(line) for line in (run / "loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4])
+    assert json.loads((run / "config.json").read_text())["optim"]["decay_steps"] == 2
 
 
 # ------------------------------------------------------------------------------------------- generation
