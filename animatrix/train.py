@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -332,9 +332,7 @@ def run_training(
         else:
             say(f"--resume: no checkpoint in {run_dir}, starting from step 0")
     if decay_steps is not None:
-        cfg = TrainConfig.from_dict(
-            {**cfg.to_dict(), "optim": {**asdict(cfg.optim), "decay_steps": decay_steps}}
-        )
+        cfg = replace(cfg, optim=replace(cfg.optim, decay_steps=decay_steps))
     torch.set_num_threads(max(1, cfg.threads))
     trainer = Trainer(cfg, taxonomy, text_encoder, wrap)
     if state is not None:
