@@ -296,6 +296,19 @@ class TrainResult:
     seconds: float
 
 
+def _drop_logged_steps_after(loss_log: Path, step: int) -> None:
+    """Remove the loss rows past ``step``: a run stopped between a log row and the next checkpoint logged
+    steps it is about to train again on resume."""
+    if not loss_log.is_file():
+        return
+    lines = loss_log.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        tmp = loss_log.with_name(f".{loss_log.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, loss_log)
+
+
 def _vocab_pairs(taxonomy: Taxonomy) -> dict[str, tuple[int, int]]:
     vocab = taxonomy.vocab
     return {t: (i, vocab.field_index_of(i)) for t, i in vocab.id_map().items()}
@@ -338,6 +351,8 @@ def run_training(
     if state is not None:
         trainer.load_state_dict(state)
         say(f"resumed from {run_dir / CHECKPOINT} at step {trainer.step}")
+        if rank == 0:
+            _drop_logged_steps_after(run_dir / LOSS_LOG, trainer.step)
     total = steps if steps is not None else cfg.steps
     trainer.total_steps = total
     if state is not None and cfg.optim.decay_steps and trainer.step > total - cfg.optim.decay_steps:
