@@ -298,11 +298,18 @@ class TrainResult:
 
 def _drop_logged_steps_after(loss_log: Path, step: int) -> None:
     """Remove the loss rows past ``step``: a run stopped between a log row and the next checkpoint logged
-    steps it is about to train again on resume."""
+    steps it is about to train again on resume (and a kill mid-write leaves a partial last row)."""
     if not loss_log.is_file():
         return
+
+    def keep(line: str) -> bool:
+        try:
+            return json.loads(line)["step"] <= step
+        except (ValueError, KeyError, TypeError):
+            return False
+
     lines = loss_log.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    kept = [line for line in lines if keep(line)]
     if len(kept) != len(lines):
         tmp = loss_log.with_name(f".{loss_log.name}.{os.getpid()}.tmp")
         tmp.write_text("".join(kept), encoding="utf-8")

@@ -319,6 +319,19 @@ def test_resume_drops_loss_rows_logged_after_the_checkpoint(tmp_path):
     assert all(r["loss"] != 9.0 for r in rows)
 
 
+def test_resume_drops_a_partly_written_last_loss_row(tmp_path):
+    cfg = TrainConfig(model=TINY_MODEL, steps=2, checkpoint_every=2, log_every=1, precision="fp32")
+    batches = fixed_batches(3)
+    run_training("unused", tmp_path, cfg, text_encoder=tiny_t5(), batches=iter(batches[:2]))
+    with open(tmp_path / "loss.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"step": 3, "lo')  # killed mid-write
+    run_training(
+        "unused", tmp_path, cfg, steps=3, resume=True, text_encoder=tiny_t5(), batches=iter(batches[2:])
+    )
+    rows = [json.loads(line) for line in (tmp_path / "loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+
+
 def test_lr_cooldown_falls_linearly_to_zero_over_the_last_decay_steps_and_can_branch_on_resume(tmp_path):
     optim = {"lr": 1e-3, "warmup_steps": 2, "decay_steps": 4}
     trainer = Trainer(
