@@ -27,6 +27,7 @@ from av.video.reformatter import VideoReformatter
 
 from pipeline.decode import VideoError, first_video_stream, open_container
 from pipeline.shots.base import Shot
+from pipeline.x264 import reproducible_x264_params
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,9 @@ class _ClipWriter:
         self.stream = self.container.add_stream(enc.codec, rate=geo.out_fps)
         self.stream.width, self.stream.height, self.stream.pix_fmt = geo.width, geo.height, enc.pix_fmt
         self.stream.options = {"crf": str(enc.crf), "preset": enc.preset}
-        if enc.x264_params:
-            self.stream.options = {**self.stream.options, "x264-params": enc.x264_params}
+        params = reproducible_x264_params(enc.x264_params) if enc.codec == "libx264" else enc.x264_params
+        if params:
+            self.stream.options = {**self.stream.options, "x264-params": params}
         self.stream.thread_count = 1  # deterministic bytes for identical input
         self.geo = geo
         self.frame_time_base = 1 / Fraction(

@@ -9,6 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from pipeline.x264 import reproducible_x264_params
+
 
 def to_yuv_frame(rgb: np.ndarray) -> av.VideoFrame:
     """An RGB ``uint8`` array as a yuv420p frame (swscale, BT.601 limited range: what the encoder expects)."""
@@ -39,6 +41,9 @@ def write_h264(
         stream.codec_context.time_base = time_base
         stream.codec_context.thread_count = threads
         stream.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
+        params = reproducible_x264_params(None)
+        if params:
+            stream.options = {**stream.options, "x264-params": params}
         for item in frames:
             frame = item if isinstance(item, av.VideoFrame) else to_yuv_frame(item)
             frame.pts = count
