@@ -163,17 +163,21 @@ def iter_frames(
     path: str | Path,
     size: tuple[int, int] | None = None,
     gray: bool = False,
-    threads: bool = True,
+    threads: int = 0,
     digest: bool = False,
     keep_source: bool = False,
 ) -> Iterator[DecodedFrame]:
     """Decode frames in presentation order; ``size`` = (width, height) rescales inside libswscale;
-    ``digest`` adds :func:`picture_digest` of each full-resolution frame; ``keep_source`` attaches the decoded
+    ``threads``: decoder threads (0: FFmpeg's automatic choice, frame and slice threads over every core; 1: one
+    thread, which spends ~20 % less CPU per frame than frame threading, for a task given one CPU); ``digest`` adds :func:`picture_digest` of each full-resolution frame; ``keep_source`` attaches the decoded
     PyAV frame (``DecodedFrame.source``)."""
     with open_container(path) as container:
         stream = first_video_stream(container, path)
-        if threads:
+        if threads == 1:
+            stream.thread_count = 1
+        else:
             stream.thread_type = "AUTO"
+            stream.thread_count = max(0, threads)
         tb = (
             Fraction(stream.time_base.numerator, stream.time_base.denominator)
             if stream.time_base

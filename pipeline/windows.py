@@ -93,13 +93,15 @@ def iter_analysis_windows(
     min_shot_frames: int = 1,
     max_frames: int | None = None,
     on_frame: Callable[[int, av.VideoFrame], None] | None = None,
+    decode_threads: int = 0,
 ) -> Iterator[AnalysisWindow]:
     """Decode ``path`` once and yield its analysis windows with their final shots (see the module doc).
 
     A decode error or ``max_frames`` ends the video early: the frames decoded so far form the last window and
     ``stopped`` says why. Shots shorter than ``min_shot_frames`` are left out. ``on_frame(index, frame)``
     receives every decoded full-resolution frame before the window holding it is analysed (the clip cutter
-    keeps what it needs from them; nothing here holds on to them)."""
+    keeps what it needs from them; nothing here holds on to them). ``decode_threads``: see
+    :func:`~pipeline.decode.iter_frames`."""
     info = probe(path)
     size = thumb_size(info.width, info.height, thumb_width)
     buf = _Buffer()
@@ -109,7 +111,9 @@ def iter_analysis_windows(
     forced = False  # the last window closed a long shot at its edge
     stopped: tuple[str, str] | None = None
     decoded = 0
-    frames_iter = iter_frames(path, size=size, digest=digests, keep_source=on_frame is not None)
+    frames_iter = iter_frames(
+        path, size=size, threads=decode_threads, digest=digests, keep_source=on_frame is not None
+    )
 
     def window(last: bool) -> AnalysisWindow:
         nonlocal offset, emitted_end, forced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -128,6 +129,29 @@ def test_changed_config_is_refused(reference: Path, footage: Path) -> None:
     other = CurateConfig.from_dict({"caption": {"enabled": False}, "clips": {"short_side": 120}})
     with pytest.raises(CurateResumeError, match="different config"):
         run_curate([footage], reference, other, runner="local")
+
+
+def test_thread_counts_and_ray_resources_are_not_a_config_change(
+    reference: Path, footage: Path, config_file: Path
+) -> None:
+    """How the work is spread (decoder / encoder threads, Ray resources) is not part of the run: a rerun with
+    other values resumes the same output (every decode thread count gives the same frames)."""
+    base = CurateConfig.load(config_file)
+    raw = {
+        **base.to_dict(),
+        "analysis": {**base.to_dict()["analysis"], "decode_threads": 1},
+        "clips": {**base.to_dict()["clips"], "encode_threads": 3},
+        "ray": {"cpus_per_video": 2, "inflight_per_slot": 1},
+    }
+    execution = CurateConfig.from_dict(raw)
+    assert execution.fingerprint() == base.fingerprint()
+    assert dataclasses.replace(base, clips=dataclasses.replace(base.clips, crf=23)).fingerprint() != (
+        base.fingerprint()
+    )
+    before = tree_bytes(reference)
+    summary = run_curate([footage], reference, execution, runner="local")
+    assert summary.resumed == 3 and summary.processed == 0
+    assert tree_bytes(reference) == before
 
 
 def test_bad_inputs_become_rejections(footage: Path, config_file: Path, tmp_path: Path) -> None:

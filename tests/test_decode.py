@@ -32,6 +32,18 @@ def test_iter_frames_yields_every_frame_in_order_with_exact_times(ramp):
     assert all(b.seconds - a.seconds == step for a, b in zip(frames, frames[1:], strict=False))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_iter_frames_gives_the_same_frames_on_any_decoder_thread_count(tmp_path, threads):
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(30)]  # B-frames, busy
+    path = write_video(tmp_path / "noise.mp4", frames)
+    auto = [(f.index, f.pts, f.image, f.digest) for f in iter_frames(path, digest=True)]
+    some = [(f.index, f.pts, f.image, f.digest) for f in iter_frames(path, threads=threads, digest=True)]
+    assert len(auto) == len(some) == 30
+    for (i, p, a, d), (j, q, b, e) in zip(auto, some, strict=True):
+        assert (i, p, d) == (j, q, e) and np.array_equal(a, b)
+
+
 def test_iter_frames_rescales_and_converts_to_gray(ramp):
     first = next(iter(iter_frames(ramp, size=(32, 24), gray=True)))
     assert first.image.shape == (24, 32)

@@ -169,6 +169,7 @@ def analyse_video(
         min_shot_frames=cfg.detector.min_shot_frames,
         max_frames=cfg.limits.max_frames,
         on_frame=cutter.add_frame if cutter is not None else None,
+        decode_threads=cfg.analysis.decode_threads,
     )
     crop_error: str | None = None
     t0 = time.perf_counter()

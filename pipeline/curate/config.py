@@ -35,6 +35,10 @@ class AnalysisSection:
     window_frames: int = 6000
     #: Content digests of every decoded frame (exact dedupe); about 0.4 ms per 1080p frame (XXH3-64).
     digests: bool = True
+    #: Decoder threads per video: 0 lets FFmpeg choose (frame threads over every core: the local runner); a Ray
+    #: task with 0 decodes on as many threads as it asked CPUs for (``ray.cpus_per_video``). One thread costs
+    #: ~20 % less CPU per frame than frame threading, and a one-CPU task has no second core to spare for it.
+    decode_threads: int = 0
 
 
 #: See ``ClipSection.x264_params``.
@@ -123,6 +127,15 @@ class RaySection:
     caption_gpus: float = 0.0
 
 
+#: Config keys (section, key; None: the whole section) that say how the work is spread over threads and
+#: machines, never what it outputs (shards are byte for byte the same): left out of the run fingerprint.
+EXECUTION_KEYS: tuple[tuple[str, str | None], ...] = (
+    ("analysis", "decode_threads"),
+    ("clips", "encode_threads"),
+    ("ray", None),
+)
+
+
 @dataclass(frozen=True)
 class CurateConfig:
     version: int = 1
@@ -162,8 +175,15 @@ class CurateConfig:
         return asdict(self)
 
     def fingerprint(self, extra: dict[str, Any] | None = None) -> str:
-        """Hash of everything that changes the output (this config, the filter config's text, ``extra``)."""
-        payload: dict[str, Any] = {"config": self.to_dict(), **(extra or {})}
+        """Hash of everything that changes the output (this config without :data:`EXECUTION_KEYS`, the filter
+        config's text, ``extra``): a run resumed with other thread counts or Ray resources is the same run."""
+        body = self.to_dict()
+        for section, key in EXECUTION_KEYS:
+            if key is None:
+                body.pop(section, None)
+            else:
+                body[section].pop(key, None)
+        payload: dict[str, Any] = {"config": body, **(extra or {})}
         if self.filters:
             payload["filters_text"] = Path(self.filters).read_text()
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -230,6 +250,8 @@ def _check(cfg: CurateConfig, source: str) -> None:
         raise bad("clips", "max_seconds must be > 0 and min_frames >= 1")
     if cfg.clips.buffer_mb < 0:
         raise bad("clips.buffer_mb", "must be >= 0 (0: every clip is cut by a second decode)")
+    if cfg.analysis.decode_threads < 0:
+        raise bad("analysis.decode_threads", "must be >= 0 (0: FFmpeg's choice, or the task's CPUs on Ray)")
     if cfg.clips.encode_threads < 0:
         raise bad("clips.encode_threads", "must be >= 0 (0: one per CPU the process may use)")
     if cfg.clips.short_side is not None and (

@@ -157,10 +157,12 @@ class RayRunner:
         ray = self._init()
 
         rc = cfg.ray
+        # a task may use the CPUs it asked for, not every CPU of the node (that would oversubscribe it)
+        threads = max(1, int(rc.cpus_per_video))
         if cfg.clips.encode_threads == 0:
-            # a task may use the CPUs it asked for, not every CPU of the node (that would oversubscribe it)
-            threads = max(1, int(rc.cpus_per_video))
             cfg = dataclasses.replace(cfg, clips=dataclasses.replace(cfg.clips, encode_threads=threads))
+        if cfg.analysis.decode_threads == 0:
+            cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, decode_threads=threads))
         remote = ray.remote(
             num_cpus=rc.cpus_per_video, num_gpus=rc.gpus_per_video, max_retries=cfg.limits.max_retries
         )(run_task)
