@@ -316,6 +316,18 @@ def _drop_logged_steps_after(loss_log: Path, step: int) -> None:
         os.replace(tmp, loss_log)
 
 
+def _last_logged_lr(loss_log: Path) -> float | None:
+    """The LR of the last row of ``loss_log`` (None without one)."""
+    if not loss_log.is_file():
+        return None
+    for line in reversed(loss_log.read_text(encoding="utf-8").splitlines()):
+        try:
+            return float(json.loads(line)["lr"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
 def _vocab_pairs(taxonomy: Taxonomy) -> dict[str, tuple[int, int]]:
     vocab = taxonomy.vocab
     return {t: (i, vocab.field_index_of(i)) for t, i in vocab.id_map().items()}
@@ -366,6 +378,21 @@ def run_training(
         say(
             f"note: resuming at step {trainer.step}, inside the LR cooldown of the last "
             f"{cfg.optim.decay_steps} steps before {total}: the LR starts at {trainer.lr_at(trainer.step):.2e}"
+        )
+    before = _last_logged_lr(run_dir / LOSS_LOG) if state is not None and rank == 0 else None
+    now = trainer.lr_at(trainer.step)
+    if (
+        before is not None
+        and trainer.step >= cfg.optim.warmup_steps
+        and before < cfg.optim.lr * 0.999
+        and now > before * 1.001
+    ):
+        # a cooldown that already ran is undone: --steps moved it to the new end
+        say(
+            f"warning: the LR rises from {before:.2e} (last logged) to {now:.2e} at step {trainer.step}: the "
+            f"run was cooling down, and the cooldown (optim.decay_steps = {cfg.optim.decay_steps}) now ends at "
+            f"--steps {total}. To train longer at the constant LR, branch from a checkpoint saved before the "
+            "cooldown began."
         )
     if batches is None:
         batches = make_loader(

@@ -365,6 +365,20 @@ def test_lr_cooldown_falls_linearly_to_zero_over_the_last_decay_steps_and_can_br
     assert [r["lr"] for r in rows] == pytest.approx([lr, lr, lr, lr / 2])
     assert load_checkpoint(tmp_path)["config"]["optim"]["decay_steps"] == 2
 
+    # extending the cooled-down run moves the cooldown to the new end: the LR jumps back up, with a warning
+    said: list[str] = []
+    more = fixed_batches(2)
+    run_training("unused", tmp_path, cfg, steps=6, resume=True, text_encoder=tiny_t5(), batches=iter(more),
+                 say=said.append)  # fmt: skip
+    assert any(m.startswith("warning: the LR rises from") for m in said), said
+    rows = [json.loads(line) for line in (tmp_path / "loss.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows][4:] == pytest.approx([lr, lr / 2])
+    # resuming without moving the end gives no warning
+    said.clear()
+    run_training("unused", tmp_path, cfg, steps=6, resume=True, text_encoder=tiny_t5(), batches=iter(more),
+                 say=said.append)  # fmt: skip
+    assert not any(m.startswith("warning") for m in said), said
+
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
