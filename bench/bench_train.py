@@ -205,6 +205,13 @@ def main(argv: list[str] | None = None) -> None:
         help="Tags requested beside camera.movement (those outside the run's data.tag_fields are left out).",
     )
     parser.add_argument("--ceiling-clips", type=int, default=150)
+    parser.add_argument(
+        "--camera-speed",
+        type=float,
+        default=None,
+        help="Pan / tilt speed of the collage footage, px per frame at 640 px width (default: random per shot). "
+        "7.5 moves the picture one 4x4 patch per sampled frame at 32 px with frame_stride 6.",
+    )
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config)
@@ -218,7 +225,11 @@ def main(argv: list[str] | None = None) -> None:
             if args.look != "cel":
                 # the proof footage: flat pictures, no subtitles, only the closed loop's camera moves
                 synth = dataclasses.replace(
-                    DEFAULT_SYNTH, look=args.look, subtitle_rate=0.0, cameras=CAMERA_CLASSES
+                    DEFAULT_SYNTH,
+                    look=args.look,
+                    subtitle_rate=0.0,
+                    cameras=CAMERA_CLASSES,
+                    camera_speed=args.camera_speed,
                 )
             if args.source == "curate":
                 print(f"   curated: {curate_synthetic(data_dir, args.videos, args.seed, synth)}")

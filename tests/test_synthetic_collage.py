@@ -3,6 +3,8 @@ footage): its labels hold for the camera and timing experts as the cel look's do
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from annotator.timing import TimingExpert
 from pipeline.footage_labels import load_label
 from pipeline.synthetic import SynthConfig, generate_footage
 from pipeline.synthetic.paint import PALETTES, contrasting, luma, paint_background, paint_collage
+from pipeline.synthetic.plan import plan_footage
 
 CFG = SynthConfig(
     width=320,
@@ -87,6 +90,26 @@ def test_cameras_restricts_the_planned_moves_and_is_validated(tmp_path):
     assert seen == set(moves)  # each of them, and nothing else
     with pytest.raises(ValueError, match="cameras"):
         SynthConfig(cameras=("dolly",))
+
+
+def test_camera_speed_fixes_every_pan_and_tilt_and_leaves_the_rest_of_the_plan():
+    moves = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down")
+    base = SynthConfig(width=432, height=240, seconds=10.0, look="collage", cameras=moves, reuse=False)
+    fixed = dataclasses.replace(base, camera_speed=7.5)
+    a, b = plan_footage(base, 6, 3), plan_footage(fixed, 6, 3)
+    moving = 0
+    for va, vb in zip(a.videos, b.videos, strict=True):
+        for sa, sb in zip(va.shots, vb.shots, strict=True):
+            assert dataclasses.replace(sa, speed=0.0) == dataclasses.replace(sb, speed=0.0)
+            if sb.camera in moves[1:]:
+                moving += 1
+                assert sb.speed == round(7.5 * 432 / 640, 2)  # 5.06 px per frame at 432 px
+            else:
+                assert sb.speed == sa.speed
+    assert moving >= 4
+    assert "camera_speed" not in base.to_json() and fixed.to_json()["camera_speed"] == 7.5
+    with pytest.raises(ValueError, match="camera_speed"):
+        SynthConfig(camera_speed=0.0)
 
 
 @pytest.mark.parametrize("palette", ["day", "sunset", "night", "overcast"])

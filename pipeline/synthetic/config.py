@@ -56,6 +56,9 @@ class SynthConfig:
     #: Plan only these camera moves, equally often (empty: every move, at the generator's usual rates). The
     #: reused opening (a pan_right and a static shot) is left out unless both are among them.
     cameras: tuple[str, ...] = ()
+    #: Pan and tilt speed in px per frame at 640 px frame width (scaled with the width like the random
+    #: speeds); None: each shot draws its own (1.5-6 for pans, 1.5-4 for tilts).
+    camera_speed: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fps", to_fraction(self.fps))
@@ -75,6 +78,8 @@ class SynthConfig:
             raise ValueError(
                 f"cameras: unknown move(s) {sorted(unknown)}; choose from {', '.join(CAMERA_MOVES)}"
             )
+        if self.camera_speed is not None and self.camera_speed <= 0:
+            raise ValueError(f"camera_speed must be positive (or None), got {self.camera_speed}")
         if self.look not in LOOKS:
             raise ValueError(f"look must be one of {', '.join(LOOKS)}, got {self.look!r}")
 
@@ -105,6 +110,7 @@ class SynthConfig:
             "watermark": self.watermark,
             "look": self.look,
             "cameras": list(self.cameras),
+            **({"camera_speed": self.camera_speed} if self.camera_speed is not None else {}),
         }
 
 

@@ -437,9 +437,11 @@ def plan_footage(cfg: SynthConfig, videos: int, seed: int) -> FootagePlan:
             acts = tuple(_choice(rng, ("talk", "wave") if size == "close_up" else ACTIONS) for _ in who)
             speed = 0.0
             if cam[i] in ("pan_left", "pan_right"):
-                speed = round(float(rng.uniform(*PAN_SPEED)) * wscale, 2)
+                drawn = float(rng.uniform(*PAN_SPEED))
+                speed = round((cfg.camera_speed or drawn) * wscale, 2)
             elif cam[i] in ("tilt_up", "tilt_down"):
-                speed = round(float(rng.uniform(*TILT_SPEED)) * wscale, 2)
+                drawn = float(rng.uniform(*TILT_SPEED))
+                speed = round((cfg.camera_speed or drawn) * wscale, 2)
             elif cam[i] == "shake":
                 speed = round(float(rng.uniform(*SHAKE_AMPLITUDE)) * wscale, 1)
             zoom = float(rng.uniform(*ZOOM_RATE)) if cam[i] in ("zoom_in", "zoom_out") else 1.0
