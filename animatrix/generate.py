@@ -25,7 +25,7 @@ from PIL import Image
 from animatrix.data import pad_tags, to_uint8
 from animatrix.model import AniMatrix, FrozenT5, ModelConfig, sample
 from animatrix.train import check_checkpoint, load_checkpoint
-from pipeline.x264 import reproducible_x264_params
+from pipeline.x264 import x264_options
 from taxonomy import Taxonomy, load_taxonomy
 
 
@@ -134,10 +134,7 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: Fraction | int = 8, sca
     with av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        stream.options = {"crf": "12", "preset": "veryfast"}
-        params = reproducible_x264_params(None)
-        if params:
-            stream.options = {**stream.options, "x264-params": params}
+        stream.options = x264_options({"crf": "12", "preset": "veryfast"})
         for f in big:
             frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(f[: h - h % 2, : w - w % 2]), format="rgb24"

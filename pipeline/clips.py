@@ -27,7 +27,7 @@ from av.video.reformatter import VideoReformatter
 
 from pipeline.decode import VideoError, first_video_stream, open_container
 from pipeline.shots.base import Shot
-from pipeline.x264 import reproducible_x264_params
+from pipeline.x264 import x264_options
 
 
 @dataclass(frozen=True)
@@ -191,10 +191,12 @@ class _ClipWriter:
         self.container = av.open(str(self.tmp), "w", format="mp4")
         self.stream = self.container.add_stream(enc.codec, rate=geo.out_fps)
         self.stream.width, self.stream.height, self.stream.pix_fmt = geo.width, geo.height, enc.pix_fmt
-        self.stream.options = {"crf": str(enc.crf), "preset": enc.preset}
-        params = reproducible_x264_params(enc.x264_params) if enc.codec == "libx264" else enc.x264_params
-        if params:
-            self.stream.options = {**self.stream.options, "x264-params": params}
+        options = {"crf": str(enc.crf), "preset": enc.preset}
+        if enc.codec == "libx264":
+            options = x264_options(options, enc.x264_params)
+        elif enc.x264_params:
+            options["x264-params"] = enc.x264_params
+        self.stream.options = options
         self.stream.thread_count = 1  # deterministic bytes for identical input
         self.geo = geo
         self.frame_time_base = 1 / Fraction(

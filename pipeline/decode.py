@@ -169,8 +169,9 @@ def iter_frames(
 ) -> Iterator[DecodedFrame]:
     """Decode frames in presentation order; ``size`` = (width, height) rescales inside libswscale;
     ``threads``: decoder threads (0: FFmpeg's automatic choice, frame and slice threads over every core; 1: one
-    thread, which spends ~20 % less CPU per frame than frame threading, for a task given one CPU); ``digest`` adds :func:`picture_digest` of each full-resolution frame; ``keep_source`` attaches the decoded
-    PyAV frame (``DecodedFrame.source``)."""
+    thread, which spends ~20 % less CPU per frame than frame threading, for a task given one CPU); ``digest``
+    adds :func:`picture_digest` of each full-resolution frame; ``keep_source`` attaches the decoded PyAV frame
+    (``DecodedFrame.source``)."""
     with open_container(path) as container:
         stream = first_video_stream(container, path)
         if threads == 1:

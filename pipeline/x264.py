@@ -1,7 +1,7 @@
 """x264 options that keep encoded bytes a function of the input frames alone.
 
-Every H.264 encode of the project (clips, synthetic footage, generated previews) passes its ``x264-params``
-through :func:`reproducible_x264_params`. Resume, the Ray runner and the second-decode clip path all promise
+Every H.264 encode of the project (clips, synthetic footage, generated previews) sets its encoder options
+through :func:`x264_options`. Resume, the Ray runner and the second-decode clip path all promise
 byte-identical shards, and that needs the encoder to give the same bytes for the same frames on every run.
 With one encoder thread it does, except with x264's AVX-512 code. Measured with the libx264 inside PyAV 18.1's
 wheel on an AMD EPYC with AVX-512: 30 frames of 258x144 encoded 10 times in one process gave 4 different
@@ -44,3 +44,10 @@ def reproducible_x264_params(params: str | None, avx512: bool | None = None) -> 
     if not avx512 or (params and _SETS_ASM.search(params)):
         return params
     return f"{params}:asm={NO_AVX512}" if params else f"asm={NO_AVX512}"
+
+
+def x264_options(options: dict[str, str], params: str | None = None) -> dict[str, str]:
+    """libx264 encoder ``options`` (crf, preset, ...) plus ``x264-params``: ``params`` made reproducible by
+    :func:`reproducible_x264_params` (no ``x264-params`` entry when that leaves nothing)."""
+    extra = reproducible_x264_params(params)
+    return {**options, "x264-params": extra} if extra else dict(options)

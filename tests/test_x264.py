@@ -8,7 +8,7 @@ from pathlib import Path
 from pipeline.clips import ClipEncoding, ClipSpan, cut_clips
 from pipeline.curate.config import X264_FAST_PARAMS
 from pipeline.synthetic import SynthConfig, generate_footage
-from pipeline.x264 import cpu_has_avx512, reproducible_x264_params
+from pipeline.x264 import cpu_has_avx512, reproducible_x264_params, x264_options
 
 
 def test_avx512_is_switched_off_unless_the_params_choose_the_instruction_sets() -> None:
@@ -18,6 +18,10 @@ def test_avx512_is_switched_off_unless_the_params_choose_the_instruction_sets() 
     assert reproducible_x264_params("me=dia:subme=1", avx512=True) == "me=dia:subme=1:asm=AVX2"
     assert reproducible_x264_params("asm=SSE4", avx512=True) == "asm=SSE4"
     assert reproducible_x264_params("me=dia:no-asm=1", avx512=True) == "me=dia:no-asm=1"
+    base = {"crf": "20", "preset": "veryfast"}
+    expected = reproducible_x264_params("me=dia")  # this machine's CPU
+    assert x264_options(base, "me=dia") == {**base, "x264-params": expected}
+    assert x264_options(base) == ({**base, "x264-params": "asm=AVX2"} if cpu_has_avx512() else base)
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.x264 import reproducible_x264_params
+from pipeline.x264 import x264_options
 
 
 def to_yuv_frame(rgb: np.ndarray) -> av.VideoFrame:
@@ -40,10 +40,7 @@ def write_h264(
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = time_base
         stream.codec_context.thread_count = threads
-        stream.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
-        params = reproducible_x264_params(None)
-        if params:
-            stream.options = {**stream.options, "x264-params": params}
+        stream.options = x264_options({"crf": str(crf), "preset": preset, "threads": str(threads)})
         for item in frames:
             frame = item if isinstance(item, av.VideoFrame) else to_yuv_frame(item)
             frame.pts = count
