@@ -264,27 +264,46 @@ def _fixed_point(tx: float, ty: float, log_scale: float, angle: float) -> tuple[
 def _textured_points(gray: np.ndarray) -> np.ndarray:
     """(k, 2) float32 grid points (x, y) whose local gradient shows texture."""
     h, w = gray.shape
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gx /= 8.0  # not Sobel's ``scale``: that rounds differently
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    gy /= 8.0
     mag = cv2.GaussianBlur(np.hypot(gx, gy), (5, 5), 0)
-    ys, xs = np.mgrid[BORDER : h - BORDER : GRID, BORDER : w - BORDER : GRID]
-    keep = mag[ys, xs] >= MIN_TEXTURE
-    return np.stack([xs[keep], ys[keep]], axis=1).astype(np.float32)
+    # the grid's rows and columns in row-major order, as a boolean mask over an mgrid would list them
+    ys, xs = np.nonzero(mag[BORDER : h - BORDER : GRID, BORDER : w - BORDER : GRID] >= MIN_TEXTURE)
+    return np.stack([BORDER + GRID * xs, BORDER + GRID * ys], axis=1).astype(np.float32)
 
 
 class _ShotPoints:
-    """:func:`_textured_points` of a shot's frames, each computed once (the camera path's steps and the
-    jitter's anchors start on the same frames)."""
+    """Per-frame intermediates of a shot, each computed once: the frames' :func:`_textured_points` (the camera
+    path's steps and the jitter's anchors start on the same frames), their uint8 thumbs for the optical flow,
+    and whether consecutive frames are held (:func:`_subdivided` and :func:`jitter` test the same pairs)."""
 
     def __init__(self, gray: np.ndarray) -> None:
         self.gray = gray
         self._points: dict[int, np.ndarray] = {}
+        self._held: dict[int, bool] = {}
+        self._u8: np.ndarray | None = None
 
     def __call__(self, k: int) -> np.ndarray:
         pts = self._points.get(k)
         if pts is None:
             pts = self._points[k] = _textured_points(self.gray[k])
         return pts
+
+    @property
+    def u8(self) -> np.ndarray:
+        """The shot's gray thumbs as uint8 (clipped, truncated), the optical flow's input."""
+        if self._u8 is None:
+            self._u8 = np.clip(self.gray, 0, 255).astype(np.uint8)
+        return self._u8
+
+    def held(self, k: int) -> bool:
+        """:func:`_held` of frames ``k`` and ``k + 1``."""
+        still = self._held.get(k)
+        if still is None:
+            still = self._held[k] = _held(self.gray[k], self.gray[k + 1])
+        return still
 
 
 def measure_step(
@@ -294,19 +313,22 @@ def measure_step(
     a: int,
     b: int,
     pts: np.ndarray | None = None,
+    u8: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StepMotion:
     """The similarity model of content motion from ``a_img`` to ``b_img`` (gray float32 of one size);
-    ``pts``: ``a_img``'s :func:`_textured_points` when already known."""
+    ``pts``: ``a_img``'s :func:`_textured_points` and ``u8``: both images clipped to uint8, when already
+    known."""
     h, w = a_img.shape
     if pts is None:
         pts = _textured_points(a_img)
     if len(pts) < MIN_POINTS:
         # a flat picture shows no camera motion, but one that does not change at all (black, a title on
         # black) shows that nothing moved: a reliable still step
-        still = block_change(np.abs(b_img - a_img)) < NOISE_FLOOR
+        still = _held(a_img, b_img)
         return StepMotion(a, b, 0.0, 0.0, 0.0, 0.0, 1.0 if still else 0.0, len(pts), still)
-    a8 = np.clip(a_img, 0, 255).astype(np.uint8)
-    b8 = np.clip(b_img, 0, 255).astype(np.uint8)
+    if u8 is None:
+        u8 = np.clip(a_img, 0, 255).astype(np.uint8), np.clip(b_img, 0, 255).astype(np.uint8)
+    a8, b8 = u8
     # match b's brightness to a's (fades, flashes) so the flow sees structure, not exposure
     if abs(float(a8.mean()) - float(b8.mean())) > 1.5:
         b8 = np.clip(b_img - float(b_img.mean()) + float(a_img.mean()), 0, 255).astype(np.uint8)
@@ -340,7 +362,8 @@ def measure_step(
 def _held(a_img: np.ndarray, b_img: np.ndarray) -> bool:
     """Whether two gray thumbs show the same picture (no block changes beyond coding noise): a held drawing
     whose flow would be zero, so it is not computed."""
-    return block_change(np.abs(b_img - a_img)) < NOISE_FLOOR
+    # same values as np.abs(b_img - a_img), in one pass
+    return block_change(cv2.absdiff(b_img, a_img)) < NOISE_FLOOR
 
 
 def _subdivided(
@@ -350,15 +373,16 @@ def _subdivided(
     every step (a drawn push-in) is tracked across one frame where the step's end frames have too little in
     common. The step is reliable when the reliable pairs cover at least ``MIN_RELIABLE`` of it; its motion is
     theirs, extrapolated to the whole step."""
+    points = points if points is not None else _ShotPoints(gray)
     n = whole.b - whole.a
     good: list[StepMotion] = []
     for k in range(whole.a, whole.b):
-        if _held(gray[k], gray[k + 1]):
+        if points.held(k):
             # a held frame (animation on twos / threes): nothing moved, no flow needed
             pair = StepMotion(k, k + 1, 0.0, 0.0, 0.0, 0.0, 1.0, whole.points, True)
         else:
-            pts = points(k) if points is not None else None
-            pair = measure_step(flow_engine, gray[k], gray[k + 1], k, k + 1, pts)
+            u8 = points.u8
+            pair = measure_step(flow_engine, gray[k], gray[k + 1], k, k + 1, points(k), (u8[k], u8[k + 1]))
         if pair.reliable:
             good.append(pair)
         elif (k - whole.a + 1 - len(good)) > (1.0 - MIN_RELIABLE) * n:
@@ -397,8 +421,9 @@ def camera_path(
         bounds.pop()
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     steps = []
+    u8 = points.u8
     for a, b in bounds:
-        st = measure_step(dis, gray[a], gray[b], a, b, points(a))
+        st = measure_step(dis, gray[a], gray[b], a, b, points(a), (u8[a], u8[b]))
         if not st.reliable and b - a > 1 and st.points >= MIN_POINTS:
             st = _subdivided(dis, gray, st, points)
         steps.append(st)
@@ -425,6 +450,17 @@ class Jitter:
         )
 
 
+def _column_median(f: np.ndarray) -> np.ndarray:
+    """``np.median(f, axis=0)`` of a (k, 2) float32 array (k >= 1), without its per-call overhead: the same
+    order statistics and the same float32 mean of the middle two."""
+    k = len(f)
+    half = k // 2
+    part = np.partition(f, [half - 1, half, k - 1] if k % 2 == 0 else [half, k - 1], axis=0)
+    if np.isnan(part[-1]).any():  # NaNs sort last; np.median returns NaN for their column
+        return np.median(f, axis=0)
+    return (part[half - 1] + part[half]) * np.float32(0.5) if k % 2 == 0 else part[half]
+
+
 def jitter(gray: np.ndarray, anchor_every: int = STEP, points: _ShotPoints | None = None) -> Jitter:
     """Per-frame background translation of ``gray`` ((n, h, w) float32): path, net and direction reversals.
 
@@ -435,23 +471,28 @@ def jitter(gray: np.ndarray, anchor_every: int = STEP, points: _ShotPoints | Non
     n = int(gray.shape[0])
     if n < 3:
         return Jitter(0.0, 0.0, 0.0, 0.0, 0.0)
+    points = points if points is not None else _ShotPoints(gray)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-    u8 = np.clip(gray, 0, 255).astype(np.uint8)
     moves = np.zeros((n - 1, 2), np.float64)
     ok = np.zeros(n - 1, bool)
     pts = np.zeros((0, 2), np.float32)
+    at = np.zeros(0, int)  # the points' flat pixel indices
+    width = int(gray.shape[2])
     for k in range(n - 1):
         if k % anchor_every == 0:
-            pts = points(k) if points is not None else _textured_points(gray[k])
+            pts = points(k)
+            at = pts[:, 1].astype(int) * width + pts[:, 0].astype(int)
         if len(pts) < MIN_POINTS:
             continue
-        if _held(gray[k], gray[k + 1]):
+        if points.held(k):
             ok[k] = True  # a held drawing: the background stood still (moves[k] stays 0)
             continue
-        flow = dis.calc(u8[k], u8[k + 1], None)
-        f = flow[pts[:, 1].astype(int), pts[:, 0].astype(int)]
-        med = np.median(f, axis=0)
-        agree = float((np.abs(f - med).max(axis=1) <= 2 * RANSAC_PX).mean())
+        u8 = points.u8
+        f = np.take(dis.calc(u8[k], u8[k + 1], None).reshape(-1, 2), at, axis=0)
+        med = _column_median(f)
+        off = np.abs(f - med)
+        # np.maximum of the two columns: the per-point max of np.max(axis=1), without its reduction overhead
+        agree = np.count_nonzero(np.maximum(off[:, 0], off[:, 1]) <= 2 * RANSAC_PX) / len(f)
         if agree >= MIN_INLIERS:
             moves[k], ok[k] = med, True
     if not ok.any():

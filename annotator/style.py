@@ -174,6 +174,9 @@ SHOT_TEXTURED = 0.09
 #: Key of the video-level medium in :meth:`pipeline.scores.registry.ScoreContext.video_cached`.
 VIDEO_MEDIUM_KEY = "style.video_medium"
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_NEAR = np.ones((5, 5), np.uint8)
+#: 1 for the lit luma levels (``LIT_LUMA`` .. ``CLIP_LUMA``), else 0.
+_LIT_LEVELS = ((np.arange(256) >= LIT_LUMA) & (np.arange(256) <= CLIP_LUMA)).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ class SourceStats:
 
 
 def _gradient(g: np.ndarray) -> np.ndarray:
-    """Sobel gradient magnitude of a float32 image, in luma levels per pixel."""
+    """Sobel gradient magnitude of a float32 (or uint8) image, in luma levels per pixel."""
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
     return cv2.magnitude(gx, gy)  # float32 throughout: several times faster than np.hypot
@@ -260,56 +263,79 @@ def interior_flat_share(still: np.ndarray, prefiltered: bool = False) -> float |
     return float((mag[interior] < STILL_FLAT_GRADIENT).mean())
 
 
+def _luma_levels(rgb: np.ndarray) -> np.ndarray:
+    """(h, w) uint8 luma of an (h, w, 3) uint8 RGB picture, truncated to whole levels."""
+    return (rgb.astype(np.float32) @ _LUMA).astype(np.uint8)
+
+
+def _std(levels: np.ndarray) -> float:
+    """Standard deviation of a uint8 picture, as ``float(levels.astype(np.float32).std())`` would compare
+    against thresholds: OpenCV's (double precision) unless within float32 rounding of ``PLAIN_STD``."""
+    std = float(cv2.meanStdDev(levels)[1][0, 0])
+    if abs(std - PLAIN_STD) < 0.01:
+        return float(levels.astype(np.float32).std())
+    return std
+
+
+def _interior(mag: np.ndarray, edge: float, lit: np.ndarray) -> np.ndarray:
+    """The lit pixels further than 2 px (5x5) from any gradient ``mag`` >= ``edge``: region interiors."""
+    near_edge = cv2.dilate((mag >= edge).view(np.uint8), _NEAR)
+    return lit.view(np.uint8) > near_edge  # lit and not near an edge: both masks are 0/1
+
+
+def _tile_counts(mask: np.ndarray, ny: int, nx: int) -> np.ndarray:
+    """(ny, nx) float64 counts of the true pixels of a bool ``mask`` per ``TILE`` px tile."""
+    tiles = mask[: ny * TILE, : nx * TILE].view(np.uint8).reshape(ny, TILE, nx * TILE)
+    columns = tiles.sum(axis=1, dtype=np.uint8)  # at most TILE (< 256) per tile column
+    return columns.reshape(ny, nx, TILE).sum(axis=2, dtype=np.uint16).astype(np.float64)
+
+
 def picture_stats(rgb: np.ndarray) -> PictureStats | None:
     """:class:`PictureStats` of one (h, w, 3) uint8 RGB source picture (about ``SOURCE_WIDTH`` px wide);
     ``None`` for a plain picture, one less than ``MIN_LIT`` lit, or one with fewer than ``MIN_TILES``
     measurable tiles."""
     img = cv2.medianBlur(np.ascontiguousarray(rgb, np.uint8), 3)
-    g = (img.astype(np.float32) @ _LUMA).astype(np.uint8).astype(np.float32)
-    if float(g.std()) < PLAIN_STD:
+    luma8 = _luma_levels(img)
+    if _std(luma8) < PLAIN_STD:
         return None
-    lit = (g >= LIT_LUMA) & (g <= CLIP_LUMA)
-    if float(lit.mean()) < MIN_LIT:
+    lit = cv2.LUT(luma8, _LIT_LEVELS).view(bool)
+    n_lit = int(np.count_nonzero(lit))
+    if n_lit / lit.size < MIN_LIT:
         return None
-    mag = _gradient(g)
-    near_edge = cv2.dilate((mag >= STILL_EDGE).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    interior = ~near_edge & lit
-    flat = interior & (mag < STILL_FLAT_GRADIENT)
-    hard = (mag >= HARD_EDGE) & lit
-    h, w = g.shape
+    h, w = luma8.shape
     ny, nx = h // TILE, w // TILE
     if ny == 0 or nx == 0:
         return None
-
-    def per_tile(mask: np.ndarray) -> np.ndarray:
-        return mask[: ny * TILE, : nx * TILE].reshape(ny, TILE, nx, TILE).sum(axis=(1, 3)).astype(np.float64)
-
+    # the same values as from float32 levels: the scaled Sobel sums of whole levels are exact in float32
+    mag = _gradient(luma8)
+    interior = _interior(mag, STILL_EDGE, lit)
+    flat = interior & (mag < STILL_FLAT_GRADIENT)
+    hard = (mag >= HARD_EDGE) & lit
     area = float(TILE * TILE)
-    t_interior, t_flat, t_hard, t_lit = per_tile(interior), per_tile(flat), per_tile(hard), per_tile(lit)
+    t_interior, t_flat, t_hard, t_lit = (_tile_counts(m, ny, nx) for m in (interior, flat, hard, lit))
     measurable = (t_interior >= TILE_INTERIOR * area) & (t_lit >= TILE_LIT * area)
     count = int(measurable.sum())
     if count < MIN_TILES:
         return None
     cel = measurable & (t_hard >= TILE_EDGES * area) & (t_flat >= TILE_FLAT * np.maximum(t_interior, 1.0))
-    n_interior = int(interior.sum())
     # the same test on the denoised picture: soft cel tiles
-    soft = _gradient(cv2.GaussianBlur(g, (0, 0), SOFT_SIGMA))
-    soft_interior = ~cv2.dilate((soft >= SOFT_EDGE).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    soft_interior &= lit
-    s_interior, s_flat = per_tile(soft_interior), per_tile(soft_interior & (soft < SOFT_FLAT))
+    soft = _gradient(cv2.GaussianBlur(luma8.astype(np.float32), (0, 0), SOFT_SIGMA))
+    soft_interior = _interior(soft, SOFT_EDGE, lit)
+    soft_flat = soft < SOFT_FLAT
+    s_interior, s_flat = _tile_counts(soft_interior, ny, nx), _tile_counts(soft_interior & soft_flat, ny, nx)
     soft_measurable = (s_interior >= TILE_INTERIOR * area) & (t_lit >= TILE_LIT * area)
     soft_cel = (
         soft_measurable & (t_hard >= TILE_EDGES * area) & (s_flat >= TILE_FLAT * np.maximum(s_interior, 1))
     )
     soft_count = int(soft_measurable.sum())
-    n_lit = max(int(lit.sum()), 1)
+    n_lit = max(n_lit, 1)
     return PictureStats(
         cel_tiles=float(cel.sum()) / count,
         tiles=count,
-        fill=float(flat.sum()) / max(n_interior, 1),
-        edges=float(hard.sum()) / n_lit,
+        fill=int(np.count_nonzero(flat)) / max(int(np.count_nonzero(interior)), 1),
+        edges=int(np.count_nonzero(hard)) / n_lit,
         soft_cel_tiles=float(soft_cel.sum()) / soft_count if soft_count >= MIN_TILES else 0.0,
-        smooth=float((lit & (soft < SOFT_FLAT)).sum()) / n_lit,
+        smooth=int(np.count_nonzero(lit & soft_flat)) / n_lit,
     )
 
 

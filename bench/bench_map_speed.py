@@ -3,7 +3,7 @@ their outputs are the same.
 
 Each tree (``--tree NAME=DIR``, DIR holding the ``pipeline``/``annotator``/... packages, e.g. a snapshot of
 the previous commit under /tmp and the working tree) gets one persistent worker process, set up as a Ray
-video task is: one torch thread, one OpenCV thread, one x264 encode thread, models loaded before timing
+video task is: one torch thread, one OpenCV thread, one x264 encode thread, one decoder thread, models loaded before timing
 (warm). The driver hands every video to the workers in turn, alternating which tree goes first, so both see
 the same machine load. Per call it records the main thread's CPU seconds (``time.thread_time``: detection,
 scoring, captioning, frame conversions and, with one encode thread, x264 itself), the whole process's CPU
@@ -48,7 +48,12 @@ def _setup_worker() -> Any:
     from pipeline.shots.transnet import TransNetV2Model
 
     _ = TransNetV2Model().runner
-    return dataclasses.replace(cfg, clips=dataclasses.replace(cfg.clips, encode_threads=1))
+    # as a one-CPU Ray task runs it: one encode thread, one decoder thread
+    return dataclasses.replace(
+        cfg,
+        clips=dataclasses.replace(cfg.clips, encode_threads=1),
+        analysis=dataclasses.replace(cfg.analysis, decode_threads=1),
+    )
 
 
 def _process_cpu() -> float:

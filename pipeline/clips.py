@@ -133,14 +133,15 @@ def stream_rate(stream: av.video.stream.VideoStream) -> Fraction:
 
 
 def _crop_yuv420p(frame: av.VideoFrame, x: int, y: int, w: int, h: int) -> av.VideoFrame:
-    """The ``w`` x ``h`` window at even ``(x, y)`` of a 4:2:0 frame, copied plane by plane (no colour
-    conversion, so the kept pixels are the decoded ones)."""
-    parts = []
-    for k, plane in enumerate(frame.planes):
+    """The ``w`` x ``h`` window at even ``(x, y)`` of a 4:2:0 frame, copied plane by plane straight into a new
+    frame's planes (no colour conversion, so the kept pixels are the decoded ones)."""
+    out = av.VideoFrame(w, h, "yuv420p")
+    for k, (src, dst) in enumerate(zip(frame.planes, out.planes, strict=True)):
         sub = 1 if k == 0 else 2
-        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-        parts.append(rows[y // sub : (y + h) // sub, x // sub : (x + w) // sub].ravel())
-    return av.VideoFrame.from_ndarray(np.concatenate(parts).reshape(h * 3 // 2, w), format="yuv420p")
+        rows = np.frombuffer(src, np.uint8).reshape(-1, src.line_size)
+        window = np.frombuffer(dst, np.uint8).reshape(-1, dst.line_size)[: h // sub, : w // sub]
+        window[...] = rows[y // sub : (y + h) // sub, x // sub : (x + w) // sub]
+    return out
 
 
 def to_clip_frame(

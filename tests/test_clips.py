@@ -159,6 +159,26 @@ def test_cutter_crop_keeps_the_decoded_pixels_and_the_thumbnail_is_the_middle_fr
     assert np.array_equal(clip.middle, got[len(got) // 2].to_ndarray(format="bgr24"))
 
 
+def test_yuv420p_crop_copies_the_window_of_each_plane(numbered):
+    """The crop writes straight into a new frame's planes; a crop width whose rows are padded in the new frame
+    (42 px) keeps exactly the window's pixels too."""
+    import av
+
+    from pipeline.clips import _crop_yuv420p
+
+    with av.open(str(numbered)) as c:
+        frame = next(c.decode(video=0))
+    for x, y, w, h in [(8, 4, 48, 40), (2, 6, 42, 22), (0, 0, frame.width, frame.height)]:
+        out = _crop_yuv420p(frame, x, y, w, h)
+        assert (out.width, out.height, out.format.name) == (w, h, "yuv420p")
+        for p, sub in ((0, 1), (1, 2), (2, 2)):
+            a = np.frombuffer(frame.planes[p], np.uint8).reshape(-1, frame.planes[p].line_size)
+            b = np.frombuffer(out.planes[p], np.uint8).reshape(-1, out.planes[p].line_size)
+            assert np.array_equal(
+                b[: h // sub, : w // sub], a[y // sub : (y + h) // sub, x // sub : (x + w) // sub]
+            )
+
+
 def test_cutter_resamples_like_the_second_decode(numbered, tmp_path):
     from pipeline.clips import ClipCutter, cut_clips
 

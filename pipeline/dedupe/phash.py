@@ -133,8 +133,11 @@ def hash_views(thumb: np.ndarray, views: list[View]) -> HashBatch:
     right = np.concatenate([op.right for op in ops], axis=1)  # (w, 10 * boxes)
     for s in range(0, n, CHUNK):
         c = min(CHUNK, n - s)
-        # (c*3*h, w) float32 planes; the colour transform is linear, so it is applied to the DCT coefficients
-        planes = thumb[s : s + c].transpose(0, 3, 1, 2).astype(np.float32).reshape(c * 3 * height, width)
+        # (c*3*h, w) float32 planes; the colour transform is linear, so it is applied to the DCT coefficients.
+        # order="C": converted straight into the planes' layout (the default keeps the transposed layout,
+        # and the reshape then copies it once more)
+        chunk = thumb[s : s + c].transpose(0, 3, 1, 2)
+        planes = chunk.astype(np.float32, order="C").reshape(c * 3 * height, width)
         halves = (planes @ right).reshape(c * 3, height, -1)
         per_box = []
         for j, op in enumerate(ops):

@@ -106,6 +106,26 @@ def _bars(profile_max: np.ndarray, spread: np.ndarray, colour: np.ndarray, tempo
     return before, after
 
 
+def _edge_colours(rgb: np.ndarray, from_uint8: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(rgb.mean(axis=(0, 2)), rgb.mean(axis=(0, 1)))``: the mean colour of each row and of each column of
+    the sampled frames ``rgb`` ((k, h, w, 3) float32, converted from uint8 when ``from_uint8``).
+
+    Same floats, ~15x faster: numpy reduces two axes at once with a strided inner loop over the 3 channels.
+    The values are whole numbers (uint8 thumbs) and every partial sum stays below 2**24, so any summation order
+    gives the exact sum in float32; summing the frames first (a contiguous reduction) and then the rows or
+    columns of that sum gives the same totals, divided exactly as ``ndarray.mean`` divides them."""
+    k, h, w = rgb.shape[:3]
+    if not from_uint8 or k * max(h, w) * 255 >= 2**24:
+        return rgb.mean(axis=(0, 2)), rgb.mean(axis=(0, 1))
+    frames_sum = rgb.sum(axis=0)  # (h, w, 3)
+    row = frames_sum.sum(axis=1)
+    col = frames_sum.sum(axis=0)
+    # ndarray.mean: float32 sum / intp count, computed in float64 and cast back
+    np.true_divide(row, np.intp(k * w), out=row, casting="unsafe")
+    np.true_divide(col, np.intp(k * h), out=col, casting="unsafe")
+    return row, col
+
+
 def find_layout(thumb: np.ndarray, source_size: tuple[int, int] | None = None) -> Layout:
     """The bars and active area of ``thumb`` ((N, h, w, 3) uint8), using up to ``SAMPLES`` frames."""
     n, h, w = thumb.shape[:3]
@@ -119,8 +139,7 @@ def find_layout(thumb: np.ndarray, source_size: tuple[int, int] | None = None) -
     col_mean = gray.mean(axis=1)  # (k, w)
     row_spread = gray.std(axis=2).max(axis=0)
     col_spread = gray.std(axis=1).max(axis=0)
-    row_colour = rgb.mean(axis=(0, 2))  # (h, 3)
-    col_colour = rgb.mean(axis=(0, 1))  # (w, 3)
+    row_colour, col_colour = _edge_colours(rgb, thumb.dtype == np.uint8)  # (h, 3), (w, 3)
     row_temporal = np.ptp(row_mean, axis=0)
     col_temporal = np.ptp(col_mean, axis=0)
     top, bottom = _bars(row_mean.max(axis=0), row_spread, row_colour, row_temporal, h)

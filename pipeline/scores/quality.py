@@ -38,10 +38,18 @@ def laplacian_variance(gray: np.ndarray) -> float:
 
 def colourfulness(rgb: np.ndarray) -> float:
     """Hasler-Suesstrunk M of an (..., 3) RGB array."""
-    x = rgb.reshape(-1, 3).astype(np.float32)
-    rg = x[:, 0] - x[:, 1]
-    yb = 0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+    return float(colourfulness_each(rgb.reshape(1, -1, 3))[0])
+
+
+def colourfulness_each(rgb: np.ndarray) -> np.ndarray:
+    """:func:`colourfulness` of each of ``k`` images ((k, ..., 3) RGB) as (k,) float32, in one pass: the
+    per-image reductions run along the last axis of (k, pixels) arrays, in the same (pairwise) order as on one
+    image's pixels, so the values are those of :func:`colourfulness` image by image."""
+    x = rgb.reshape(rgb.shape[0], -1, 3).astype(np.float32)
+    r, g = x[..., 0], x[..., 1]
+    rg = r - g
+    yb = 0.5 * (r + g) - x[..., 2]
+    return np.hypot(rg.std(axis=1), yb.std(axis=1)) + 0.3 * np.hypot(rg.mean(axis=1), yb.mean(axis=1))
 
 
 def grid_blockiness(gray: np.ndarray, period: float) -> float | None:
@@ -98,9 +106,11 @@ def score_quality(view: ShotView) -> dict:
         return out
     flat = gray.reshape(view.n, -1)
     stds = flat.std(axis=1)
-    p98 = np.percentile(flat, 98, axis=1)
     blank = stds < BLANK_STD
-    black = blank & (p98 < BLACK_P98)
+    black = blank.copy()
+    if blank.any():
+        # only a blank frame can be black: the percentile (a partition per row) of the others is not needed
+        black[blank] = np.percentile(flat[blank], 98, axis=1) < BLACK_P98
     idx = view.sample(SAMPLES)
     picked = idx[~blank[idx]] if (~blank[idx]).any() else idx
     out["sharpness"] = round(float(np.median([laplacian_variance(gray[i]) for i in picked])), 3)
@@ -121,7 +131,8 @@ def score_quality(view: ShotView) -> dict:
             )
     out["brightness"] = round(float(flat[idx].mean()), 3)
     out["contrast"] = round(float(stds[idx].mean()), 3)
-    out["colourfulness"] = round(float(np.mean([colourfulness(view.picture[i]) for i in idx])), 3)
+    # float64 values, as the mean of a list of Python floats
+    out["colourfulness"] = round(float(colourfulness_each(view.picture[idx]).astype(np.float64).mean()), 3)
     out["black_share"] = round(float(black.mean()), 4)
     out["blank_share"] = round(float(blank.mean()), 4)
     return out

@@ -426,7 +426,7 @@ def score_text(view: ShotView) -> dict:
     strokes = [stroke_map(gray[i], PLAIN_EDGE) for i in idx]
     stroke_share = float(np.mean([s.mean() for s in strokes]))
     plain = 0.002 < stroke_share < PLAIN_MAX_STROKES and background_flatness(gray[idx], strokes) >= PLAIN_FLAT
-    maps = [stroke_map(gray[i], PLAIN_EDGE) if plain else glyph_map(gray[i]) for i in idx]
+    maps = strokes if plain else [glyph_map(gray[i]) for i in idx]
     # persistent glyphs: present (within 1 px) in >= MIN_PERSIST of the samples -- burnt-in text stays put
     # while the drawing under it animates or the camera moves
     if plain:

@@ -284,7 +284,9 @@ class _State:
     claimed: np.ndarray  # (N+1,) bool: boundary b already explained (inside a fade, flash, ...)
     events: list[_Event] = field(default_factory=list)
     flashes: list[FrameSpan] = field(default_factory=list)
-    clean_small: np.ndarray | None = None  # small frames with in-shot flashes replaced (gradual stage)
+    #: In-shot flashes the gradual stage hides behind the frame before each (see :meth:`clean_blocks`).
+    hidden_flashes: tuple[FrameSpan, ...] = ()
+    _clean_blocks: np.ndarray | None = None
     _sim: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def sim(self, i: int, j: int) -> float:
@@ -295,6 +297,17 @@ class _State:
 
     def hist(self, i: int, j: int) -> float:
         return float(hist_distance(self.sig.hist[i], self.sig.hist[j]))
+
+    def clean_blocks(self) -> np.ndarray:
+        """(N, 9, 16, 3) float32 :func:`_all_blocks` of the small frames, the ``hidden_flashes`` replaced by the
+        frame before each (computed once, on first use)."""
+        if self._clean_blocks is None:
+            blocks = _all_blocks(self.sig.small)
+            for f in self.hidden_flashes:
+                if f.start > 0:
+                    blocks[f.start : f.end + 1] = blocks[f.start - 1]
+            self._clean_blocks = blocks
+        return self._clean_blocks
 
     def claim(self, first: int, last: int) -> None:
         """Mark boundaries ``first .. last`` (inclusive) as explained."""
@@ -413,7 +426,12 @@ class AnimeShotDetector:
         flat = self._flat_mask(sig)
         max_ramp = max(2, int(round(cfg.fade_max_seconds * st.fps)))
         picture = ~sig.overlay.ravel()
-        pixels = sig.small.reshape(n, -1, 3)[:, picture]
+        everywhere = bool(picture.all())
+
+        def pixels(first: int, stop: int) -> np.ndarray:
+            """(T, P, 3) RGB of the non-overlay pixels of frames ``first .. stop - 1``."""
+            frames = sig.small[first:stop].reshape(stop - first, -1, 3)
+            return frames if everywhere else frames[:, picture]
 
         runs: list[tuple[int, int]] = []
         i = 0
@@ -430,18 +448,19 @@ class AnimeShotDetector:
         prev_end = -1
         for k, (a, b) in enumerate(runs):
             flattest = a + int(np.argmin(sig.contrast[a : b + 1]))
-            colour = np.median(pixels[flattest], axis=0)
+            colour = np.median(pixels(flattest, flattest + 1)[0], axis=0)
 
             lo = max(prev_end + 1, a - max_ramp)
             hi = min(runs[k + 1][0] - 1 if k + 1 < len(runs) else n - 1, b + max_ramp)
             # every frame in reach, at once: its distance from the flat colour, and how much of its change
             # from the frame before is a uniform scaling towards / away from that colour
             first = max(0, lo - 1)
-            diffs = pixels[first : hi + 2] - colour
-            devs = np.abs(diffs).mean(axis=(1, 2))
+            diffs = pixels(first, min(hi + 2, n)) - colour
+            diffs = diffs.reshape(len(diffs), -1)
+            devs = np.abs(diffs).mean(axis=1)
             s, e = _ramps(
                 partial(_offset_lookup, devs, first),
-                partial(_offset_lookup, _scaling_share(diffs), first),
+                partial(_offset_lookup, _scaling_share(diffs, devs), first),
                 a,
                 b,
                 lo=lo,
@@ -562,16 +581,15 @@ class AnimeShotDetector:
         cfg, sig = st.cfg, st.sig
         n = len(sig)
         w = cfg.gradual_half_width
-        st.clean_small = sig.small
         if n < 2 * w + 2:
             return []
-        # In-shot flashes found so far would look like tiny scene changes: hide them behind the frame before.
-        hist, small = sig.hist.copy(), sig.small.copy()
+        # In-shot flashes found so far would look like tiny scene changes: hide them behind the frame before
+        # (in the histograms here, in the small frames' blocks in st.clean_blocks()).
+        st.hidden_flashes = tuple(st.flashes)
+        hist = sig.hist.copy()
         for f in st.flashes:
             if f.start > 0:
                 hist[f.start : f.end + 1] = hist[f.start - 1]
-                small[f.start : f.end + 1] = small[f.start - 1]
-        st.clean_small = small
         nov = novelty_curve(hist, w)
         min_novelty = min(cfg.gradual_min_novelty, cfg.wipe_min_novelty)
         peaks = [
@@ -594,11 +612,12 @@ class AnimeShotDetector:
                 continue
             ends = float(hist_distance(hist[s - 1], hist[e + 1]))
             colour_change = nov[t] >= cfg.gradual_min_novelty and ends >= cfg.gradual_min_hist
-            if _concentration(small, s, e) > cfg.gradual_max_concentration:
+            blocks = st.clean_blocks()
+            if _concentration(blocks, s, e) > cfg.gradual_max_concentration:
                 continue  # one step carries most of the change: abrupt, left to the cut logic
-            blend, select = _explained_by_ends(small, s, e)
+            blend, select = _explained_by_ends(blocks, s, e)
             if not colour_change:
-                wipe = self._shape_wipe(small, max(0, t - w), min(n - 1, t + w), t)
+                wipe = self._shape_wipe(blocks, max(0, t - w), min(n - 1, t + w), t)
                 if wipe is not None and not blocked[wipe[0] : wipe[1] + 2].any():
                     st.events.append(_Event(wipe[0], wipe[1], "wipe", 3.0))
                     st.claim(wipe[0], wipe[1] + 1)
@@ -608,7 +627,7 @@ class AnimeShotDetector:
             if residual > cfg.gradual_max_residual_transnet:
                 continue
             kind = "dissolve" if blend <= select + 0.05 else "wipe"
-            s, e = _trim_span(small, s, e)  # report only the frames really in between
+            s, e = _trim_span(blocks, s, e)  # report only the frames really in between
             if residual <= cfg.gradual_max_residual:
                 st.events.append(_Event(s, e, kind, 3.0))
             else:
@@ -617,22 +636,22 @@ class AnimeShotDetector:
             blocked[s : e + 2] = True
         return pending
 
-    def _shape_wipe(self, small: np.ndarray, a: int, b: int, t: int) -> tuple[int, int] | None:
+    def _shape_wipe(self, blocks: np.ndarray, a: int, b: int, t: int) -> tuple[int, int] | None:
         """The span of a shape wipe around the novelty peak ``t`` between the pictures ``a`` and ``b`` -- a
         region of the next picture growing over the previous one -- or ``None``. The span is found from the
         layout (which blocks already show the next picture), not the colours, and must pass the
-        ``wipe_*`` tests of :class:`AnimeShotConfig`."""
+        ``wipe_*`` tests of :class:`AnimeShotConfig`; ``blocks``: the :func:`_all_blocks` of the small frames."""
         cfg = self.config
-        span = _layout_span(small, a, b, t)
+        span = _layout_span(blocks, a, b, t)
         if span is None:
             return None
         s, e = span
-        if e - s < 2 or _concentration(small, s, e) > cfg.gradual_max_concentration:
+        if e - s < 2 or _concentration(blocks, s, e) > cfg.gradual_max_concentration:
             return None
-        blend, select = _explained_by_ends(small, s, e)
+        blend, select = _explained_by_ends(blocks, s, e)
         if select > cfg.wipe_max_residual or blend < select + cfg.wipe_min_blend_margin:
             return None
-        monotonic, changed = _switch_once(small, s, e)
+        monotonic, changed = _switch_once(blocks, s, e)
         if changed < cfg.wipe_min_changed_area or monotonic < cfg.wipe_min_monotonic:
             return None
         return s, e
@@ -656,9 +675,7 @@ class AnimeShotDetector:
         for ev in gradual:
             if merged and ev.start - merged[-1].end - 1 <= cfg.gradual_half_width:
                 last = merged[-1]
-                blend, select = _explained_by_ends(
-                    st.clean_small if st.clean_small is not None else st.sig.small, last.start, ev.end
-                )
+                blend, select = _explained_by_ends(st.clean_blocks(), last.start, ev.end)
                 if min(blend, select) <= cfg.gradual_max_residual:
                     kind = "dissolve" if blend <= select + 0.05 else "wipe"
                     merged[-1] = _Event(last.start, ev.end, kind, 3.0)
@@ -776,20 +793,22 @@ def _offset_lookup(values: np.ndarray, first: int, t: int) -> float:
     return float(values[t - first])
 
 
-def _scaling_share(diffs: np.ndarray) -> np.ndarray:
-    """For frames given as differences from a flat colour ``(T, P, 3)``: which share of each frame's change
-    from the frame before (index 0: none) is a uniform scaling of that difference -- ~1 in a fade (the
-    picture only moves towards or away from the colour), small for motion, animation or a new picture."""
+def _scaling_share(diffs: np.ndarray, devs: np.ndarray) -> np.ndarray:
+    """For frames given as differences from a flat colour ``(T, P*3)`` (``devs``: the mean absolute value of
+    each row): which share of each frame's change from the frame before (index 0: none) is a uniform scaling
+    of that difference -- ~1 in a fade (the picture only moves towards or away from the colour), small for
+    motion, animation or a new picture."""
     out = np.zeros(len(diffs), np.float32)
     if len(diffs) < 2:
         return out
-    prev, cur = diffs[:-1].reshape(len(diffs) - 1, -1), diffs[1:].reshape(len(diffs) - 1, -1)
-    # scale the fainter frame from the stronger one (a flat frame is ~0 times any picture)
-    swap = (cur * cur).sum(axis=1) > (prev * prev).sum(axis=1)
-    base = np.where(swap[:, None], cur, prev)
-    other = np.where(swap[:, None], prev, cur)
-    gain = (base * other).sum(axis=1) / np.maximum((base * base).sum(axis=1), 1e-6)
-    scaled = np.abs(1.0 - gain) * np.abs(base).mean(axis=1)
+    prev, cur = diffs[:-1], diffs[1:]
+    # scale the fainter frame from the stronger one (a flat frame is ~0 times any picture); each frame's own
+    # sums are computed once (a row's sum does not depend on the rows around it), and the cross term is
+    # symmetric
+    energy = (diffs * diffs).sum(axis=1)
+    swap = energy[1:] > energy[:-1]
+    gain = (cur * prev).sum(axis=1) / np.maximum(np.where(swap, energy[1:], energy[:-1]), 1e-6)
+    scaled = np.abs(1.0 - gain) * np.where(swap, devs[1:], devs[:-1])
     change = np.abs(cur - prev).mean(axis=1)
     out[1:] = scaled / np.maximum(change, 1e-6)
     return out
@@ -920,17 +939,17 @@ def _progress_span(hist: np.ndarray, a: int, b: int, t: int) -> tuple[int, int] 
     return s, e
 
 
-def _trim_span(small: np.ndarray, s: int, e: int) -> tuple[int, int]:
+def _trim_span(blocks: np.ndarray, s: int, e: int) -> tuple[int, int]:
     """Tighten a transition span to the frames that are really in between its ends: drop leading frames
     that are still (nearly) the picture before (blend weight <= 0.1 towards the picture after) and
     trailing ones that already are the picture after (>= 0.9) -- the colour-progress estimate runs long
-    when the next shot keeps moving."""
-    a_blk, b_blk = _blocks(small[s - 1]), _blocks(small[e + 1])
+    when the next shot keeps moving. ``blocks``: the :func:`_all_blocks` of the small frames."""
+    a_blk, b_blk = blocks[s - 1], blocks[e + 1]
     d = (b_blk - a_blk).ravel()
     dd = float(d @ d) + 1e-6
 
     def weight(j: int) -> float:
-        return float((_blocks(small[j]) - a_blk).ravel() @ d) / dd
+        return float((blocks[j] - a_blk).ravel() @ d) / dd
 
     while e > s and weight(e) >= 0.9:
         e -= 1
@@ -939,19 +958,29 @@ def _trim_span(small: np.ndarray, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
-def _blocks(image: np.ndarray) -> np.ndarray:
-    """16x9 blocks (for a 64x36 small frame): colour layout, forgiving a few pixels of motion."""
-    h, w = image.shape[:2]
-    return cv2.resize(image, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+def _all_blocks(small: np.ndarray) -> np.ndarray:
+    """16x9 blocks of every 64x36 small frame ``(N, h, w, 3)``: colour layout, forgiving a few pixels of motion
+    (each frame area-averaged to a quarter of its size)."""
+    n, h, w = small.shape[:3]
+    size = (max(1, w // 4), max(1, h // 4))
+    if n and h % 4 == 0 and w % 4 == 0:
+        # same values as one cv2.resize per frame: the frames stacked into one tall image split into whole
+        # 4x4 cells, none of which straddles two frames
+        tall = np.ascontiguousarray(small).reshape(n * h, w, -1)
+        out = cv2.resize(tall, (size[0], n * size[1]), interpolation=cv2.INTER_AREA)
+        return out.reshape(n, size[1], size[0], -1)
+    if not n:
+        return np.zeros((0, size[1], size[0], small.shape[3]), small.dtype)
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in small])
 
 
-def _concentration(small: np.ndarray, s: int, e: int) -> float:
+def _concentration(blocks: np.ndarray, s: int, e: int) -> float:
     """Largest frame-to-frame block difference over ``s-1 .. e+1`` relative to the difference between the
     two ends: ~1 when one step makes the whole change (a cut), ~1/length for a gradual transition. Pixels,
     not histograms: a 10% blend can push many pixels across a histogram bin edge at once."""
-    blocks = np.stack([_blocks(small[j]) for j in range(s - 1, e + 2)])
-    ends = float(np.abs(blocks[-1] - blocks[0]).mean()) + 1e-6
-    steps = np.abs(np.diff(blocks, axis=0)).mean(axis=(1, 2, 3))
+    span = blocks[s - 1 : e + 2]
+    ends = float(np.abs(span[-1] - span[0]).mean()) + 1e-6
+    steps = np.abs(np.diff(span, axis=0)).mean(axis=(1, 2, 3))
     return float(steps.max()) / ends
 
 
@@ -960,71 +989,72 @@ def _concentration(small: np.ndarray, s: int, e: int) -> float:
 _BLOCK_CHANGE = 20.0
 
 
-def _layout_span(small: np.ndarray, a: int, b: int, t: int) -> tuple[int, int] | None:
+def _closer_to_b(frames: np.ndarray, a_blk: np.ndarray, b_blk: np.ndarray) -> np.ndarray:
+    """(T, 9, 16) bool: which blocks of each of the block frames ``frames`` look more like ``b_blk``."""
+    return np.abs(frames - a_blk).mean(axis=-1) > np.abs(frames - b_blk).mean(axis=-1)
+
+
+def _layout_span(blocks: np.ndarray, a: int, b: int, t: int) -> tuple[int, int] | None:
     """Like :func:`_progress_span`, by layout: on 16x9 blocks, the share of the blocks that differ between
     pictures ``a`` and ``b`` that already look more like ``b`` climbs from at most 10% (the last such frame
     before ``t`` still belongs to ``a``'s shot) to at least 90% (the first such frame from ``t`` on already
     shows ``b``'s). ``None`` if the two pictures have the same layout."""
-    a_blk, b_blk = _blocks(small[a]), _blocks(small[b])
+    a_blk, b_blk = blocks[a], blocks[b]
     changing = np.abs(a_blk - b_blk).mean(axis=-1) > _BLOCK_CHANGE
     if not changing.any():
         return None
-    progress = np.empty(b - a + 1, np.float32)
-    for j in range(a, b + 1):
-        f_blk = _blocks(small[j])
-        closer_b = np.abs(f_blk - a_blk).mean(axis=-1) > np.abs(f_blk - b_blk).mean(axis=-1)
-        progress[j - a] = float(closer_b[changing].mean())
+    progress = _closer_to_b(blocks[a : b + 1], a_blk, b_blk)[:, changing].mean(axis=1).astype(np.float32)
     k = t - a
     before = np.flatnonzero(progress[:k] <= 0.1)
     after = np.flatnonzero(progress[k:] >= 0.9)
     if not before.size or not after.size:
         return None
     s, e = a + int(before[-1]) + 1, t + int(after[0]) - 1
-    if s < 1 or e > len(small) - 2 or e < s:
+    if s < 1 or e > len(blocks) - 2 or e < s:
         return None
     return s, e
 
 
-def _switch_once(small: np.ndarray, s: int, e: int, min_change: float = _BLOCK_CHANGE) -> tuple[float, float]:
+def _switch_once(
+    blocks: np.ndarray, s: int, e: int, min_change: float = _BLOCK_CHANGE
+) -> tuple[float, float]:
     """For the frames ``s .. e`` between ``A = s-1`` and ``B = e+1``, on 16x9 blocks: the share of the
     blocks that differ between A and B (mean absolute RGB difference above ``min_change``) that switch
     from looking like A to looking like B exactly once (a wipe's edge passes each block once; motion and
     animation flicker back and forth), and that share of the frame itself (how much of the picture the
     new shot replaces)."""
-    a_blk, b_blk = _blocks(small[s - 1]), _blocks(small[e + 1])
+    a_blk, b_blk = blocks[s - 1], blocks[e + 1]
     changing = np.abs(a_blk - b_blk).mean(axis=-1) > min_change
     if not changing.any():
         return 0.0, 0.0
-    states = [np.zeros(changing.shape, bool)]
-    for j in range(s, e + 1):
-        f_blk = _blocks(small[j])
-        states.append(np.abs(f_blk - a_blk).mean(axis=-1) > np.abs(f_blk - b_blk).mean(axis=-1))
-    states.append(np.ones(changing.shape, bool))
-    switches = np.abs(np.diff(np.stack(states).astype(np.int8), axis=0)).sum(axis=0)
+    states = np.concatenate(
+        [
+            np.zeros((1, *changing.shape), bool),
+            _closer_to_b(blocks[s : e + 1], a_blk, b_blk),
+            np.ones((1, *changing.shape), bool),
+        ]
+    )
+    switches = np.abs(np.diff(states.astype(np.int8), axis=0)).sum(axis=0)
     return float((switches[changing] == 1).mean()), float(changing.mean())
 
 
-def _explained_by_ends(small: np.ndarray, s: int, e: int) -> tuple[float, float]:
+def _explained_by_ends(blocks: np.ndarray, s: int, e: int) -> tuple[float, float]:
     """How well the frames ``s .. e`` are explained by the frames around them, ``A = s-1`` and ``B = e+1``,
-    on 16x9 blocks of the small frames (coarse enough to forgive the few pixels both shots keep moving
-    during a transition): mean residual, relative to the mean difference of A and B, of the best linear
-    blend ``(1-a)A + aB`` per frame (a dissolve), and of picking per block whichever of A and B is closer
-    (a wipe). Small for a dissolve / wipe; large for motion or animation, whose in-between frames show
-    neither end."""
-    h, w = small.shape[1:3]
-    size = (max(1, w // 4), max(1, h // 4))
-    a_blk = cv2.resize(small[s - 1], size, interpolation=cv2.INTER_AREA)
-    b_blk = cv2.resize(small[e + 1], size, interpolation=cv2.INTER_AREA)
+    on 16x9 blocks of the small frames (``blocks``, see :func:`_all_blocks`; coarse enough to forgive the few
+    pixels both shots keep moving during a transition): mean residual, relative to the mean difference of A
+    and B, of the best linear blend ``(1-a)A + aB`` per frame (a dissolve), and of picking per block
+    whichever of A and B is closer (a wipe). Small for a dissolve / wipe; large for motion or animation,
+    whose in-between frames show neither end."""
+    a_blk, b_blk = blocks[s - 1], blocks[e + 1]
     diff = b_blk - a_blk
     scale = float(np.abs(diff).mean()) + 1e-6
     d = diff.ravel()
     dd = float(d @ d) + 1e-6
-    blend, select = [], []
-    for j in range(s, e + 1):
-        f_blk = cv2.resize(small[j], size, interpolation=cv2.INTER_AREA)
-        x = (f_blk - a_blk).ravel()
-        alpha = float(np.clip((x @ d) / dd, 0.0, 1.0))
-        blend.append(float(np.abs(x - alpha * d).mean()) / scale)
-        err = np.minimum(np.abs(f_blk - a_blk).mean(axis=-1), np.abs(f_blk - b_blk).mean(axis=-1))
-        select.append(float(err.mean()) / scale)
+    frames = blocks[s : e + 1]
+    x = (frames - a_blk).reshape(len(frames), -1)
+    # one dot product per frame (a matrix-vector product may round differently)
+    alpha = np.clip(np.array([row @ d for row in x], np.float32) / dd, 0.0, 1.0)
+    blend = np.abs(x - alpha[:, None] * d).mean(axis=1).astype(np.float64) / scale
+    err = np.minimum(np.abs(frames - a_blk).mean(axis=-1), np.abs(frames - b_blk).mean(axis=-1))
+    select = err.reshape(len(frames), -1).mean(axis=1).astype(np.float64) / scale
     return float(np.mean(blend)), float(np.mean(select))

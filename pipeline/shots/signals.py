@@ -100,11 +100,20 @@ def find_static_overlay(
 
 def hsv_histograms(images: np.ndarray) -> np.ndarray:
     """(N, 192) float32 HSV histograms (12 hue x 4 saturation x 4 value bins), each summing to 1."""
-    out = np.zeros((len(images), int(np.prod(HIST_BINS))), np.float32)
-    for i, image in enumerate(images):
-        hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
-        hist = cv2.calcHist([hsv], [0, 1, 2], None, list(HIST_BINS), [0, 180, 0, 256, 0, 256]).ravel()
-        out[i] = hist / max(float(hist.sum()), 1.0)
+    n = len(images)
+    out = np.zeros((n, int(np.prod(HIST_BINS))), np.float32)
+    if n == 0:
+        return out
+    h, w = images.shape[1:3]
+    # one colour conversion for all frames (stacked into one tall image; the conversion is per pixel)
+    hsv = cv2.cvtColor(np.ascontiguousarray(images).reshape(n * h, w, 3), cv2.COLOR_RGB2HSV).reshape(
+        n, h, w, 3
+    )
+    for i in range(n):
+        out[i] = cv2.calcHist([hsv[i]], [0, 1, 2], None, list(HIST_BINS), [0, 180, 0, 256, 0, 256]).ravel()
+    # same values as dividing each frame's float32 counts by their sum: the counts are integers, so their
+    # float32 sum is exact in any order
+    out /= np.maximum(out.sum(axis=1), 1.0)[:, None]
     return out
 
 
@@ -212,7 +221,14 @@ def _compute_signals(thumb: np.ndarray, area: ActiveArea | None) -> FrameSignals
     area = area if area is not None else find_active_area(thumb)
     crop = area.crop(thumb)
     n = len(crop)
-    if n:
+    ch, cw = crop.shape[1:3]
+    if n and ch % SMALL_SIZE[1] == 0 and cw % SMALL_SIZE[0] == 0:
+        # same values as one cv2.resize per frame: with whole-pixel cells the frames stacked into one tall
+        # image are resized cell by cell, and no cell straddles two frames
+        tall = np.ascontiguousarray(crop).reshape(n * ch, cw, 3)
+        small = cv2.resize(tall, (SMALL_SIZE[0], n * SMALL_SIZE[1]), interpolation=cv2.INTER_AREA)
+        small = small.reshape(n, SMALL_SIZE[1], SMALL_SIZE[0], 3)
+    elif n:
         small = np.stack([cv2.resize(f, SMALL_SIZE, interpolation=cv2.INTER_AREA) for f in crop])
     else:
         small = np.zeros((0, SMALL_SIZE[1], SMALL_SIZE[0], 3), np.uint8)
