@@ -109,3 +109,15 @@ def test_a_task_sizes_opencvs_pool_to_its_cpus(tmp_path: Path) -> None:
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(before)
+
+
+def test_videos_are_scheduled_largest_first_and_ties_keep_their_order(tmp_path: Path) -> None:
+    from pipeline.curate.runner import VideoTask, largest_first
+
+    sizes = {"a": 10, "b": 300, "c": 10, "d": 50}
+    tasks = []
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * size)
+        tasks.append(VideoTask(str(tmp_path / name), name))
+    tasks.append(VideoTask(str(tmp_path / "gone"), "gone"))  # vanished since it was listed: last, not an error
+    assert [t.video_id for t in largest_first(tasks)] == ["b", "d", "a", "c", "gone"]

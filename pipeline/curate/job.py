@@ -21,7 +21,15 @@ from pipeline.curate import staging
 from pipeline.curate.config import CurateConfig
 from pipeline.curate.inputs import resolve_inputs
 from pipeline.curate.reduce import ReduceSummary, reduce_results
-from pipeline.curate.runner import LocalRunner, Outcome, RayRunner, TaskFailure, TaskSummary, VideoTask
+from pipeline.curate.runner import (
+    LocalRunner,
+    Outcome,
+    RayRunner,
+    TaskFailure,
+    TaskSummary,
+    VideoTask,
+    largest_first,
+)
 from pipeline.curate.video_task import VideoResult
 from pipeline.decode import file_sha256
 from pipeline.paths import text_path
@@ -226,7 +234,7 @@ def run_curate(
     run = RayRunner(address, num_cpus) if runner == "ray" else LocalRunner()
     if runner not in ("ray", "local"):
         raise ValueError(f"runner {runner!r}: choose ray or local")
-    run.run(pending, cfg, out, on_done)
+    run.run(largest_first(pending), cfg, out, on_done)
 
     results: list[VideoResult] = []
     stage_seconds: dict[str, float] = {}

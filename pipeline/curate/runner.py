@@ -67,6 +67,19 @@ def environment_error(exc: BaseException) -> EnvironmentFailure | None:
     return None
 
 
+def largest_first(tasks: Sequence[VideoTask]) -> list[VideoTask]:
+    """``tasks`` by input file size, largest first (ties keep their order): the longest videos start first, so
+    a job of mixed lengths does not end with one long episode running alone while the other workers idle."""
+
+    def size(task: VideoTask) -> int:
+        try:
+            return Path(task.input_path).stat().st_size
+        except OSError:
+            return 0
+
+    return sorted(tasks, key=size, reverse=True)
+
+
 def run_task(
     task: VideoTask, cfg: CurateConfig, out: str, caption_pool: Any = None, cpus: int | None = None
 ) -> TaskSummary:
