@@ -16,6 +16,7 @@ BENCHES = [
     "bench_curate",
     "bench_train",
     "bench_motion",
+    "bench_input_ids",
 ]
 
 

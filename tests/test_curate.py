@@ -118,7 +118,16 @@ def test_shards_read_back_with_webdataset(reference: Path) -> None:
     assert funnel[-1][2] == len(samples)
 
 
-def test_rerun_is_a_no_op_with_identical_output(reference: Path, footage: Path, config_file: Path) -> None:
+def test_rerun_is_a_no_op_with_identical_output(
+    reference: Path, footage: Path, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """...and reads no input again to identify it: the ids are remembered from the first run."""
+    import pipeline.curate.input_ids as input_ids
+
+    def no_reading(path: str) -> str:
+        raise AssertionError(f"{path} was hashed again")
+
+    monkeypatch.setattr(input_ids, "file_sha256", no_reading)
     before = tree_bytes(reference)
     summary = run_curate([footage], reference, CurateConfig.load(config_file), runner="local")
     assert summary.resumed == 3 and summary.processed == 0

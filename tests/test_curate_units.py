@@ -119,5 +119,6 @@ def test_videos_are_scheduled_largest_first_and_ties_keep_their_order(tmp_path: 
     for name, size in sizes.items():
         (tmp_path / name).write_bytes(b"x" * size)
         tasks.append(VideoTask(str(tmp_path / name), name))
-    tasks.append(VideoTask(str(tmp_path / "gone"), "gone"))  # vanished since it was listed: last, not an error
+    # a file that vanished since it was listed goes last, not an error
+    tasks.append(VideoTask(str(tmp_path / "gone"), "gone"))
     assert [t.video_id for t in largest_first(tasks)] == ["b", "d", "a", "c", "gone"]

@@ -19,6 +19,8 @@ from typing import Any
 
 from pipeline.curate import staging
 from pipeline.curate.config import CurateConfig
+from pipeline.curate.input_ids import CACHE_FILE as INPUT_IDS_FILE
+from pipeline.curate.input_ids import content_ids
 from pipeline.curate.inputs import resolve_inputs
 from pipeline.curate.reduce import ReduceSummary, reduce_results
 from pipeline.curate.runner import (
@@ -31,7 +33,6 @@ from pipeline.curate.runner import (
     largest_first,
 )
 from pipeline.curate.video_task import VideoResult
-from pipeline.decode import file_sha256
 from pipeline.paths import text_path
 from pipeline.records import RejectionRecord
 
@@ -173,14 +174,20 @@ def run_curate(
     input_rejections: list[RejectionRecord] = []
     tasks: list[VideoTask] = []
     seen_ids: dict[str, str] = {}
+    readable = [f.resolved or f.path for f in files if f.problem is None]
+    ids = content_ids(readable, out / "work" / INPUT_IDS_FILE)
+    if ids.hashed:
+        say(
+            f"identified {len(readable)} inputs: {ids.hashed} read ({ids.bytes_hashed / 1e9:.2f} GB in "
+            f"{ids.seconds:.1f} s), {ids.remembered} remembered from an earlier run"
+        )
     for f in files:
         if f.problem is not None:
             input_rejections.append(_input_rejection(f.path, f.problem, f.detail))
             continue
-        try:
-            vid = file_sha256(f.resolved or f.path)
-        except OSError as exc:
-            input_rejections.append(_input_rejection(f.path, "unreadable", exc.strerror or str(exc)))
+        vid = ids.ids[f.resolved or f.path]
+        if isinstance(vid, OSError):
+            input_rejections.append(_input_rejection(f.path, "unreadable", vid.strerror or str(vid)))
             continue
         if vid in seen_ids:
             input_rejections.append(
