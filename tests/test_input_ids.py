@@ -74,3 +74,13 @@ def test_unreadable_inputs_are_reported_and_bad_caches_ignored(files: list[str],
     stored["format"] = -1
     cache.write_text(json.dumps(stored))
     assert content_ids(files, cache).hashed == 5  # another format: read again
+
+
+def test_progress_is_reported_per_file_read(files: list[str], tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    cache = tmp_path / CACHE_FILE
+    content_ids(files, cache, threads=2, on_hashed=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 5) for k in range(1, 6)]
+    seen.clear()
+    content_ids(files, cache, on_hashed=lambda done, total: seen.append((done, total)))
+    assert seen == []  # nothing to read

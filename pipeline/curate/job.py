@@ -175,7 +175,15 @@ def run_curate(
     tasks: list[VideoTask] = []
     seen_ids: dict[str, str] = {}
     readable = [f.resolved or f.path for f in files if f.problem is None]
-    ids = content_ids(readable, out / "work" / INPUT_IDS_FILE)
+    next_note = time.monotonic() + 2.0
+
+    def hashing_progress(done: int, total: int) -> None:
+        nonlocal next_note
+        if time.monotonic() >= next_note and done < total:  # only for a slow first read of a large corpus
+            say(f"identifying inputs (sha256): {done} of {total} files read")
+            next_note = time.monotonic() + 10.0
+
+    ids = content_ids(readable, out / "work" / INPUT_IDS_FILE, on_hashed=hashing_progress)
     if ids.hashed:
         say(
             f"identified {len(readable)} inputs: {ids.hashed} read ({ids.bytes_hashed / 1e9:.2f} GB in "
