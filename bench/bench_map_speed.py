@@ -2,10 +2,10 @@
 their outputs are the same.
 
 Each tree (``--tree NAME=DIR``, DIR holding the ``pipeline``/``annotator``/... packages, e.g. a snapshot of
-the previous commit under /tmp and the working tree) gets one persistent worker process, set up as a Ray
-video task is: one torch thread, one OpenCV thread, one x264 encode thread, one decoder thread, models loaded before timing
-(warm). The driver hands every video to the workers in turn, alternating which tree goes first, so both see
-the same machine load. Per call it records the main thread's CPU seconds (``time.thread_time``: detection,
+the previous commit under /tmp and the working tree) gets one persistent worker process, set up as a Ray video
+task is: one torch thread, one OpenCV thread, one x264 encode thread, one decoder thread, models loaded before
+timing (warm). The driver hands every video to the workers in turn, alternating which tree goes first, so both
+see the same machine load. Per call it records the main thread's CPU seconds (``time.thread_time``: detection,
 scoring, captioning, frame conversions and, with one encode thread, x264 itself), the whole process's CPU
 seconds (adds the decoder's threads) and wall seconds. Wall time is printed but means little on a shared
 machine; compare the CPU columns.

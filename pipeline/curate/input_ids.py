@@ -9,6 +9,7 @@ a new modification time). ``--restart`` removes ``work/`` and the cache with it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -75,23 +76,13 @@ def _save(cache: Path, files: dict[str, dict]) -> None:
 
 
 def _entry(stamp: FileStamp, sha256: str) -> dict:
-    return {
-        "size": stamp.size,
-        "mtime_ns": stamp.mtime_ns,
-        "inode": stamp.inode,
-        "device": stamp.device,
-        "sha256": sha256,
-    }
+    return {**dataclasses.asdict(stamp), "sha256": sha256}
 
 
 def _matches(entry: dict, stamp: FileStamp) -> bool:
-    return (
-        entry.get("size") == stamp.size
-        and entry.get("mtime_ns") == stamp.mtime_ns
-        and entry.get("inode") == stamp.inode
-        and entry.get("device") == stamp.device
-        and isinstance(entry.get("sha256"), str)
-    )
+    """Whether a remembered ``entry`` was made from the file version ``stamp`` describes."""
+    same = all(entry.get(k) == v for k, v in dataclasses.asdict(stamp).items())
+    return same and isinstance(entry.get("sha256"), str)
 
 
 def default_threads() -> int:
