@@ -185,9 +185,10 @@ def run_curate(
 
     ids = content_ids(readable, out / "work" / INPUT_IDS_FILE, on_hashed=hashing_progress)
     if ids.hashed:
+        remembered = f", {ids.remembered} remembered from an earlier run" if ids.remembered else ""
         say(
-            f"identified {len(readable)} inputs: {ids.hashed} read ({ids.bytes_hashed / 1e9:.2f} GB in "
-            f"{ids.seconds:.1f} s), {ids.remembered} remembered from an earlier run"
+            f"identified {len(readable)} inputs (sha256): {ids.hashed} read, {ids.bytes_hashed / 1e9:.2f} GB "
+            f"in {ids.seconds:.1f} s{remembered}"
         )
     for f in files:
         if f.problem is not None:
