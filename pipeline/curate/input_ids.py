@@ -99,7 +99,7 @@ def content_ids(
 ) -> InputIds:
     """The sha256 of every file of ``paths`` (hex), reusing the ids in ``cache`` whose stamp still matches and
     writing the cache back (``None``: no cache). ``threads``: files read at once (0: :func:`default_threads`).
-    ``on_hashed(done, total)`` is called as files finish."""
+    ``on_hashed(done, total)`` is called once per file read, in the order of ``paths``."""
     t0 = time.monotonic()
     known = _load(cache) if cache is not None else {}
     result = InputIds(ids={})
