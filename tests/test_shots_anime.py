@@ -469,6 +469,52 @@ def test_folded_and_packaged_predictions_agree(videos):
     assert int(np.argmax(folded.single)) == CUT_AT["cut"] - 1  # the cut's peak: on the shot's last frame
 
 
+def test_bf16_predictions_stay_close_to_fp32_and_keep_the_window_grid(videos):
+    """bfloat16 TransNet (forced here, so it runs on any CPU) moves the probabilities by a little, keeps the
+    cut's peak, and still gives exactly the full run's values on a subset of windows, whatever the batch."""
+    tiny = np.concatenate([videos["cut"].tiny, videos["dissolve"].tiny])
+    fp32 = TransNetV2Model(precision="fp32").predict(tiny)
+    bf16 = TransNetV2Model(precision="bf16").predict(tiny)
+    assert bf16.single.dtype == np.float32 and bf16.single.shape == fp32.single.shape
+    assert not np.array_equal(bf16.single, fp32.single)  # the arithmetic did change
+    np.testing.assert_allclose(bf16.single, fp32.single, atol=0.03)
+    np.testing.assert_allclose(bf16.many, fp32.many, atol=0.03)
+    assert int(np.argmax(bf16.single[: len(videos["cut"])])) == CUT_AT["cut"] - 1
+    windows = [1, 3]
+    for batch in (1, 2, 3):
+        part = TransNetV2Model(precision="bf16", batch_windows=batch).predict(tiny, windows)
+        for k in windows:
+            sl = slice(k * 50, min(len(tiny), k * 50 + 50))
+            np.testing.assert_array_equal(part.single[sl], bf16.single[sl])
+            np.testing.assert_array_equal(part.many[sl], bf16.many[sl])
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    import pipeline.shots.transnet as transnet
+
+    monkeypatch.setattr(transnet, "native_bf16", lambda device: True)
+    assert transnet.resolve_precision("auto", "cpu") == "bf16"
+    assert AnimeShotDetector().model.precision == "bf16"
+    assert AnimeShotDetector(precision="fp32").model.precision == "fp32"
+    monkeypatch.setattr(transnet, "native_bf16", lambda device: False)
+    assert transnet.resolve_precision("auto", "cpu") == "fp32"
+    assert transnet.resolve_precision("bf16", "cpu") == "bf16"  # forced: emulated where not native
+    with pytest.raises(ValueError, match="choose from auto, fp32, bf16"):
+        transnet.resolve_precision("fp16", "cpu")
+    with pytest.raises(ValueError, match="precision 'half'"):
+        AnimeShotConfig(precision="half")
+
+
+def test_cpu_bf16_support_is_read_from_the_cpu_flags():
+    from pipeline.shots.transnet import cpu_flags_have_bf16
+
+    assert cpu_flags_have_bf16("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert cpu_flags_have_bf16("flags : fpu avx512f amx_bf16 amx_tile\n")
+    assert cpu_flags_have_bf16("Features\t: fp asimd bf16 i8mm\n")  # Arm
+    assert not cpu_flags_have_bf16("flags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n")
+    assert not cpu_flags_have_bf16("")
+
+
 def test_signals_of_the_same_thumbs_are_computed_once_and_never_stale():
     """The detector and the vfx expert read the signals of the same window: the second call returns the
     first result; a changed array (in place), another array or an explicit area recomputes them."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.clips import ClipCutter, ClipSpan, plan_clips
-from pipeline.curate.config import CurateConfig
+from pipeline.curate.config import CurateConfig, DetectorSection
 from pipeline.faults import fault_point
 from pipeline.paths import text_path
 from pipeline.records import RejectionRecord, ShotRecord
@@ -130,7 +130,7 @@ def analyse_video(
     video_id: str,
     cfg: CurateConfig,
     timings: Counter[str],
-    detector_for: Callable[[str], Any],
+    detector_for: Callable[[DetectorSection], Any],
     filters_for: Callable[[str | None], Any],
     aesthetic_for: Callable[[str | None], Any],
     captioner_for: Callable[[str | None], Any],
@@ -149,7 +149,7 @@ def analyse_video(
     from taxonomy import load_taxonomy
 
     out = Analysis()
-    detector = detector_for(cfg.detector.backend)
+    detector = detector_for(cfg.detector)
     filters = filters_for(cfg.filters)
     ctx_aesthetic = aesthetic_for(cfg.filters)
     captioner = captioner_for(cfg.caption.config) if cfg.caption.enabled else None

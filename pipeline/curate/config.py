@@ -24,6 +24,10 @@ class DetectorSection:
     backend: str = "transnet"
     #: Shots shorter than this many frames are not shots of their own (they are dropped with a reason).
     min_shot_frames: int = 1
+    #: TransNet's arithmetic (backend ``transnet``): "auto" is bfloat16 where the CPU or GPU computes it
+    #: natively (~2.2x faster TransNet windows), fp32 elsewhere; "fp32" gives the same boundaries on every
+    #: machine; "bf16" forces bfloat16.
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -242,6 +246,8 @@ def _check(cfg: CurateConfig, source: str) -> None:
         raise bad("version", f"{cfg.version} is not supported (this AniCurate reads version 1)")
     if cfg.detector.backend not in DETECTORS:
         raise bad("detector.backend", f"{cfg.detector.backend!r}; choose from {', '.join(DETECTORS)}")
+    if cfg.detector.precision not in ("auto", "fp32", "bf16"):
+        raise bad("detector.precision", f"{cfg.detector.precision!r}; choose from auto, fp32, bf16")
     if cfg.mode not in (None, "filter", "score-only"):
         raise bad("mode", f"{cfg.mode!r}; choose filter or score-only")
     if cfg.analysis.window_frames < 64:

@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.clips import ClipCutter, ClipEncoding, ClipSpan
 from pipeline.curate import staging
 from pipeline.curate.caption_pool import CaptionPool
-from pipeline.curate.config import CurateConfig
+from pipeline.curate.config import CurateConfig, DetectorSection
 from pipeline.decode import VideoError, file_sha256, probe
 from pipeline.faults import crash_point
 from pipeline.paths import text_path
@@ -78,10 +78,12 @@ class VideoResult:
 
 
 @lru_cache(maxsize=2)
-def _detector(backend: str) -> Any:
+def _detector(section: DetectorSection) -> Any:
     from pipeline.shots.registry import get_detector
 
-    return get_detector(backend)
+    if section.backend == "transnet":
+        return get_detector(section.backend, precision=section.precision)
+    return get_detector(section.backend)
 
 
 @lru_cache(maxsize=2)

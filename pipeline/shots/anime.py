@@ -48,7 +48,7 @@ import numpy as np
 from pipeline.frames import AnalysisFrames
 from pipeline.shots.base import FrameSpan, ShotBoundaries
 from pipeline.shots.signals import FrameSignals, compute_signals, hist_distance, on_forget_signals
-from pipeline.shots.transnet import STEP, TransNetPredictions, TransNetV2Model, window_count
+from pipeline.shots.transnet import PRECISIONS, STEP, TransNetPredictions, TransNetV2Model, window_count
 
 #: ``predictor(tiny, windows)``: TransNet predictions for the given 50-frame windows (``None`` = all).
 WindowPredictor = Callable[[np.ndarray, "list[int] | None"], TransNetPredictions]
@@ -212,12 +212,19 @@ class AnimeShotConfig:
     #: Windows per network call: batching saves no CPU time here (the convolutions run at GEMM speed either
     #: way) and each window holds ~65 MB of activations.
     batch_windows: int = 2
+    #: TransNet arithmetic: "auto" runs its convolutions under bfloat16 autocast where the device has native
+    #: bf16 (AVX512-BF16 / AMX CPUs, recent GPUs; ~2.2x faster on CPU) and fp32 elsewhere; "fp32" gives the
+    #: same boundaries on every machine. bf16 moves TransNet's probabilities by <= 0.017 and changed no
+    #: boundary of 48 development and synthetic videos (docs/benchmarks.md, "Session 12").
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.min_shot_frames < 1:
             raise ValueError("min_shot_frames must be >= 1")
         if self.flash_max_frames < 1:
             raise ValueError("flash_max_frames must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
 
 
 # ------------------------------------------------------------------------------------------- TransNet gate
@@ -329,7 +336,11 @@ class AnimeShotDetector:
         ``predictor`` replaces the packaged network (tests, cached predictions)."""
         config = config if config is not None else AnimeShotConfig()
         self.config = replace(config, **overrides) if overrides else config
-        self.model = TransNetV2Model(device=self.config.device, batch_windows=self.config.batch_windows)
+        self.model = TransNetV2Model(
+            device=self.config.device,
+            batch_windows=self.config.batch_windows,
+            precision=self.config.precision,
+        )
         self._predictor = predictor
 
     def predict(self, tiny: np.ndarray, windows: list[int] | None) -> TransNetPredictions:
@@ -374,6 +385,7 @@ class AnimeShotDetector:
         extra: dict[str, object] = {
             "transnet_windows": len(windows) if windows is not None else window_count(n),
             "transnet_windows_total": window_count(n),
+            "transnet_precision": self.model.precision if self._predictor is None else None,
             "candidates": len(candidates),
             "active_area": (sig.area.top, sig.area.bottom, sig.area.left, sig.area.right),
         }

@@ -13,11 +13,17 @@ temporal convolution a 2-D convolution over (time, pixels) with the batch norm f
 bias -- built from the packaged module's weights at load time. Its outputs equal the packaged forward to
 float rounding (max |logit difference| ~4e-6 on real footage, tested), and it needs ~0.7x the CPU time:
 what is left is the spatial convolutions running at the CPU's float GEMM speed.
+
+``precision="bf16"`` runs the network under bfloat16 autocast (convolutions and linear layers in bf16, the
+rest in fp32): ~2.2x faster on a CPU with native bf16 (AVX512-BF16 / AMX). The probabilities move by up to
+~0.02; the values of a window still do not depend on which other windows are computed or batched with it.
+``"auto"`` (the shot detector's default) picks bf16 only where the hardware has it natively.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -37,6 +43,9 @@ log = logging.getLogger(__name__)
 WINDOW = 100
 STEP = 50
 PAD = 25
+
+#: (asked, resolved, device) precisions already logged in this process.
+_ANNOUNCED: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -162,16 +171,26 @@ class TransNetV2Model:
     """Loads the packaged network once per process (thread-safe) and runs batched windows.
 
     ``folded`` (default) runs :class:`FoldedTransNetV2`, the same network with the same weights in a faster
-    arrangement; ``folded=False`` runs the packaged module's own forward."""
+    arrangement; ``folded=False`` runs the packaged module's own forward. ``precision``: "fp32" (the default
+    here), "bf16" or "auto" (see the module doc)."""
 
     _lock = threading.Lock()
     _cache: ClassVar[dict[str, torch.nn.Module]] = {}
     _folded_cache: ClassVar[dict[str, torch.nn.Module]] = {}
 
-    def __init__(self, device: str = "cpu", batch_windows: int = 2, folded: bool = True) -> None:
+    def __init__(
+        self, device: str = "cpu", batch_windows: int = 2, folded: bool = True, precision: str = "fp32"
+    ) -> None:
         self.device = device
         self.batch_windows = batch_windows
         self.folded = folded
+        self.precision = resolve_precision(precision, device)
+        if (precision, self.precision, device) not in _ANNOUNCED:
+            _ANNOUNCED.add((precision, self.precision, device))
+            if self.precision == "bf16":
+                how = "native bfloat16 found" if native_bf16(device) else "emulated: slower than fp32 here"
+                log.info("TransNet runs in bf16 on %s (%s; precision fp32 gives the same boundaries on every "
+                         "machine)", device, how)  # fmt: skip
 
     @property
     def net(self) -> torch.nn.Module:
@@ -223,7 +242,9 @@ class TransNetV2Model:
             for b in range(0, len(ks), self.batch_windows):
                 chunk = ks[b : b + self.batch_windows]
                 batch = np.stack([padded[k * STEP : k * STEP + WINDOW] for k in chunk])
-                one_hot, extra = net(torch.from_numpy(batch).to(self.device))
+                with self._autocast():
+                    one_hot, extra = net(torch.from_numpy(batch).to(self.device))
+                one_hot, extra = one_hot.float(), {"many_hot": extra["many_hot"].float()}
                 s = torch.sigmoid(one_hot[:, PAD : PAD + STEP, 0]).cpu().numpy()
                 m = torch.sigmoid(extra["many_hot"][:, PAD : PAD + STEP, 0]).cpu().numpy()
                 for row, k in enumerate(chunk):
@@ -231,6 +252,50 @@ class TransNetV2Model:
                     single[lo:hi] = s[row, : hi - lo]
                     many[lo:hi] = m[row, : hi - lo]
         return TransNetPredictions(single, many)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.precision == "bf16":
+            return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+#: TransNet arithmetic: "fp32", "bf16" (convolutions and linear layers under bfloat16 autocast), or "auto".
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@functools.lru_cache(maxsize=8)
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA GPU that supports it, or a Linux CPU with
+    AVX512-BF16 / AMX-BF16 (x86) or the BF16 extension (Arm). Elsewhere bf16 is emulated and slower than fp32."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if kind != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return cpu_flags_have_bf16(fh.read())
+    except OSError:
+        return False
+
+
+def cpu_flags_have_bf16(cpuinfo: str) -> bool:
+    """Whether a ``/proc/cpuinfo`` text lists a native bfloat16 instruction set."""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``precision`` ("auto", "fp32" or "bf16") made concrete for ``device``: "auto" is bf16 where the
+    hardware has native bf16 arithmetic, fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"TransNet precision {precision!r}: choose from {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
 
 
 def window_count(n: int) -> int:
