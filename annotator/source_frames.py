@@ -12,7 +12,7 @@ are read from the start.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -147,12 +147,14 @@ def read_source_frames(
     pts: Sequence[int],
     width: int = 480,
     box: tuple[int, int, int, int] | None = None,
+    convert: Callable[[av.VideoFrame], np.ndarray] | None = None,
 ) -> list[SourceFrame]:
     """The frames of ``path`` whose presentation timestamps are ``pts`` (stream time base, as in
     :attr:`pipeline.frames.AnalysisFrames.pts`), cropped to ``box`` = ``(x, y, w, h)`` in source pixels and
-    scaled to ``width`` px wide (aspect kept). A timestamp with no frame takes the first frame after it;
-    timestamps past the end are dropped. Raises :class:`pipeline.decode.VideoError` when the file cannot be
-    opened or decoded."""
+    scaled to ``width`` px wide (aspect kept). ``convert`` replaces the RGB conversion and the crop (the
+    curate job's clip-frame conversion, so a picture read back equals the held one). A timestamp with no
+    frame takes the first frame after it; timestamps past the end are dropped. Raises
+    :class:`pipeline.decode.VideoError` when the file cannot be opened or decoded."""
     wanted = sorted({int(p) for p in pts})
     out: list[SourceFrame] = []
     if not wanted:
@@ -182,9 +184,11 @@ def read_source_frames(
                 for p, frame in frames:
                     at = p
                     if p >= target:
-                        out.append(
-                            SourceFrame(int(p), fit_picture(frame.to_ndarray(format="rgb24"), box, width))
-                        )
+                        if convert is not None:
+                            picture = fit_picture(convert(frame), None, width)
+                        else:
+                            picture = fit_picture(frame.to_ndarray(format="rgb24"), box, width)
+                        out.append(SourceFrame(int(p), picture))
                         break
                 else:
                     break  # past the end of the stream

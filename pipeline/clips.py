@@ -330,7 +330,11 @@ class ClipCutter:
     """Cuts clips from the frames of the analysis decode, so the source is decoded once.
 
     The analysis pass hands every decoded source frame to :meth:`add_frame`; once the crop is known
-    (:meth:`set_crop`, from the first shot's layout score) frames are held already converted to clip size.
+    (:meth:`set_crop`, from the first window's layout score) frames are held already converted to clip size.
+    The crop is only final after the first analysis window, which can hold minutes of frames, so the caller may
+    first set a *provisional* crop guessed from the first frames: frames are then held at clip size from the
+    start, and if the final crop differs, the frames converted with the guess are dropped (their clips are cut
+    by the second decode), so the guess decides speed, never bytes.
     :meth:`cut` encodes a clip as soon as its span is final when all its frames are held (on up to ``threads``
     clips at a time: each clip is one single-threaded x264 stream, so its bytes do not depend on the thread
     count), and :meth:`release_through` drops frames no later clip can use. Held frames never exceed
@@ -350,6 +354,9 @@ class ClipCutter:
             self.src_w, self.src_h = stream.codec_context.width, stream.codec_context.height
             self.src_fps = stream_rate(stream)
         self.geo: ClipGeometry | None = None
+        self._provisional = False
+        #: Whether a provisional crop turned out wrong (its converted frames were dropped).
+        self.guess_missed = False
         self.frames: dict[int, tuple[av.VideoFrame, int]] = {}  # index -> (frame, bytes), oldest first
         self.held = 0
         self.peak = 0
@@ -367,16 +374,47 @@ class ClipCutter:
     def _size(frame: av.VideoFrame) -> int:
         return sum(p.buffer_size for p in frame.planes)
 
-    def set_crop(self, crop: tuple[int, int, int, int] | None) -> None:
-        """Fix the clips' crop (first call wins) and convert the frames held so far."""
-        if self.geo is not None:
+    @property
+    def crop_final(self) -> bool:
+        """Whether the clips' crop is fixed (a provisional crop is not)."""
+        return self.geo is not None and not self._provisional
+
+    def set_crop(self, crop: tuple[int, int, int, int] | None, provisional: bool = False) -> None:
+        """Fix the clips' crop (the first final call wins) and convert the frames held so far.
+
+        ``provisional``: a guess that lets frames be held at clip size before the crop is known; the next
+        final call confirms it or, when it differs, drops the frames converted with it."""
+        if self.crop_final or (provisional and self.geo is not None):
             return
-        self.geo = clip_geometry(self.src_w, self.src_h, self.src_fps, self.enc, crop)
+        geo = clip_geometry(self.src_w, self.src_h, self.src_fps, self.enc, crop)
+        if self.geo is not None:  # the final crop after a guess
+            self._provisional = False
+            if geo != self.geo:
+                self.guess_missed = True
+                self.evicted += len(self.frames)
+                self.frames.clear()
+                self.held = 0
+                self.geo = geo
+            return
+        self.geo, self._provisional = geo, provisional
         t = time.perf_counter()
         held, self.frames, self.held = self.frames, {}, 0
         for index, (frame, _) in held.items():
             self._hold(index, to_clip_frame(frame, self.geo, self._reformatter))
         self.timings["clip frames"] += time.perf_counter() - t
+
+    def source_thumbs(self, width: int, height: int) -> np.ndarray:
+        """(N, height, width, 3) RGB of the held frames, converted as the analysis thumbnails are (empty once
+        frames are held at clip size)."""
+        if self.geo is not None or not self.frames:
+            return np.zeros((0, height, width, 3), np.uint8)
+        reformatter = VideoReformatter()
+        return np.stack(
+            [
+                reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
+                for frame, _ in self.frames.values()
+            ]
+        )
 
     def add_frame(self, index: int, frame: av.VideoFrame) -> None:
         """Hold decoded source frame ``index`` (converted once the crop is known)."""
@@ -400,11 +438,19 @@ class ClipCutter:
 
     def held_rgb(self, index: int) -> np.ndarray | None:
         """(h, w, 3) RGB of held frame ``index`` as the clip shows it (cropped and scaled), or None when it is
-        not held or the crop is not fixed yet."""
+        not held or the crop is not final yet."""
         held = self.frames.get(index)
-        if held is None or self.geo is None:
+        if held is None or not self.crop_final:
             return None
         return self._reformatter.reformat(held[0], format="rgb24").to_ndarray()
+
+    def clip_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """(h, w, 3) RGB of a decoded source frame as the clip shows it: what :meth:`held_rgb` gives for the
+        same frame held (thread-safe: its own reformatter)."""
+        reformatter = VideoReformatter()
+        return reformatter.reformat(
+            to_clip_frame(frame, self.geometry, reformatter), format="rgb24"
+        ).to_ndarray()
 
     def release_through(self, index: int) -> None:
         """Drop held frames up to ``index``: no clip cut later starts at or before it."""
@@ -417,8 +463,8 @@ class ClipCutter:
 
     @property
     def geometry(self) -> ClipGeometry:
-        if self.geo is None:
-            raise RuntimeError("ClipCutter.set_crop must be called before clips are cut")
+        if self.geo is None or not self.crop_final:  # (the first test is for the type checker)
+            raise RuntimeError("ClipCutter.set_crop must be called (not provisionally) before clips are cut")
         return self.geo
 
     def cut(self, key: str, span: ClipSpan, path: Path) -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
@@ -157,6 +158,44 @@ def test_cutter_crop_keeps_the_decoded_pixels_and_the_thumbnail_is_the_middle_fr
             want = a[y // sub : (y + h) // sub, x // sub : (x + w) // sub]
             assert np.array_equal(b[: h // sub, : w // sub], want)
     assert np.array_equal(clip.middle, got[len(got) // 2].to_ndarray(format="bgr24"))
+
+
+@pytest.mark.parametrize("guess", [(8, 4, 48, 40), None, (0, 0, 48, 64)])
+def test_a_provisional_crop_decides_speed_never_bytes(numbered, tmp_path, guess):
+    """Frames held at clip size under a guessed crop give the second decode's bytes when the final crop is the
+    guess; a wrong guess drops them (the clips are cut by the second decode) and still gives those bytes."""
+    import av
+
+    from pipeline.clips import ClipCutter, cut_clips
+
+    final = (8, 4, 48, 40)
+    enc = ClipEncoding(crf=0)
+    spans = [ClipSpan(0, 0, 6), ClipSpan(1, 12, 23)]
+    cutter = ClipCutter(numbered, enc, 1 << 24)
+    with av.open(str(numbered)) as c:
+        for index, frame in enumerate(c.decode(video=0)):
+            cutter.add_frame(index, frame)
+            if index == 4:
+                assert cutter.source_thumbs(16, 12).shape == (5, 12, 16, 3)
+                cutter.set_crop(guess, provisional=True)
+                assert cutter.geo is not None and not cutter.crop_final
+                assert cutter.held_rgb(2) is None  # not shown to the experts before the crop is final
+                assert len(cutter.source_thumbs(16, 12)) == 0
+    cutter.set_crop((0, 0, 32, 32), provisional=True)  # a second guess changes nothing
+    cutter.set_crop(final)
+    assert cutter.crop_final and cutter.geometry.crop == final
+    assert cutter.guess_missed == (guess != final)
+    assert cutter.held_rgb(2) is not None or cutter.guess_missed
+    for k, span in enumerate(spans):
+        cutter.cut(f"c{k}", span, tmp_path / f"fast{k}.mp4")
+    assert bool(cutter.pending) == (guess != final)
+    done, failed = cutter.finish()
+    assert failed == {}
+    slow = cut_clips(
+        numbered, spans, [tmp_path / f"slow{k}.mp4" for k in range(2)], dataclasses.replace(enc, crop=final)
+    )
+    for k, ref in enumerate(slow):
+        assert done[f"c{k}"].path.read_bytes() == ref.path.read_bytes()
 
 
 def test_yuv420p_crop_copies_the_window_of_each_plane(numbered):

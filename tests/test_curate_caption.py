@@ -87,3 +87,20 @@ def test_the_style_expert_reads_the_held_clip_frames_not_the_file(
     metas = [json.loads(s["json"]) for s in samples]
     assert metas and all("*" not in m["missing"] for m in metas)  # no clip lost its captions
     assert any("style.medium" in m["tags"] for m in metas)
+
+
+def test_captions_do_not_depend_on_the_clip_frame_budget(footage: Path, tmp_path: Path) -> None:
+    """With a budget too small to hold any frame, the style expert's pictures are read back from the file and
+    converted as the held clip frames are: the shards (tags, confidences, directives) are byte for byte the
+    default run's."""
+    base = {"clips": {"short_side": 120}}
+    small = {"clips": {"short_side": 120, "buffer_mb": 0.05}}
+    runs = {}
+    for name, raw in (("default", base), ("small", small)):
+        out = tmp_path / name
+        summary = run_curate([footage], out, CurateConfig.from_dict(raw), runner="local")
+        assert summary.reduce.kept > 0
+        runs[name] = {p.name: p.read_bytes() for p in sorted((out / "shards").glob("*.tar"))}
+        if name == "small":
+            assert summary.stage_seconds.get("second decode", 0) > 0  # nothing was held
+    assert runs["small"] == runs["default"]

@@ -4,6 +4,7 @@ full-resolution frames of the same pass; see :class:`pipeline.clips.ClipCutter`)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -28,6 +29,8 @@ from pipeline.shots.signals import forget_signals
 from pipeline.windows import iter_analysis_windows
 
 if TYPE_CHECKING:
+    import av
+
     from annotator.source_frames import SourceFrame
     from pipeline.frames import AnalysisFrames
 
@@ -83,18 +86,45 @@ def _score_dict(row: ShotScores) -> dict[str, Any]:
 
 
 def clip_crop(scores: list[ShotScores], width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The active picture of the video (from the first shot's layout score), even-aligned; None when there
-    are no bars."""
-    if not scores or scores[0].layout == "full":
+    """The active picture of the video (from the first shot's layout score, which is the first analysis
+    window's layout), even-aligned; None when there are no bars."""
+    if not scores:
         return None
     s = scores[0]
-    x, y = s.active_x + s.active_x % 2, s.active_y + s.active_y % 2
-    w = min(s.active_width, width - x)
-    h = min(s.active_height, height - y)
+    return crop_of_layout(s.layout, (s.active_x, s.active_y, s.active_width, s.active_height), width, height)
+
+
+def crop_of_layout(
+    layout: str, box: tuple[int, int, int, int], width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """The even-aligned clip crop of a layout (``box``: its active picture in source pixels); None for no bars."""
+    if layout == "full":
+        return None
+    x, y = box[0] + box[0] % 2, box[1] + box[1] % 2
+    w = min(box[2], width - x)
+    h = min(box[3], height - y)
     w, h = w - w % 2, h - h % 2
     if w < 16 or h < 16 or (w, h) == (width, height):
         return None
     return x, y, w, h
+
+
+#: Frames decoded before the clip crop is guessed from them (see :meth:`ClipCutter.set_crop`): enough for the
+#: layout of the opening, few enough that holding them at source size stays small (~0.4 GB at 1080p).
+CROP_GUESS_FRAMES = 120
+
+
+def _guess_crop(cutter: ClipCutter, thumb_size: tuple[int, int]) -> None:
+    """Set ``cutter``'s provisional crop from the layout of the frames it holds (as the analysis sees them)."""
+    from pipeline.scores.layout import find_layout
+
+    thumbs = cutter.source_thumbs(*thumb_size)
+    if not len(thumbs):
+        return
+    layout = find_layout(thumbs, (cutter.src_w, cutter.src_h))
+    crop = crop_of_layout(layout.layout, layout.source_box, cutter.src_w, cutter.src_h)
+    with contextlib.suppress(ValueError):  # not a usable crop: frames stay at source size until the final one
+        cutter.set_crop(crop, provisional=True)
 
 
 def _caption_missing_reason(exc: Exception) -> str:
@@ -104,25 +134,36 @@ def _caption_missing_reason(exc: Exception) -> str:
 @dataclass(frozen=True)
 class HeldPictures:
     """The clip frames the cutter holds for the current window, served to AniCaption's experts that need
-    larger pictures (:class:`annotator.source_frames.PictureSource`), so they do not decode the file again."""
+    larger pictures (:class:`annotator.source_frames.PictureSource`), so they do not decode the file again.
+    Frames the cutter no longer holds (its memory budget) are read back from the file and converted the same
+    way, so the pictures, and the captions, never depend on the budget."""
 
     cutter: ClipCutter
     frames: AnalysisFrames
     offset: int
 
     def read(self, pts: Sequence[int], width: int) -> list[SourceFrame] | None:
-        from annotator.source_frames import SourceFrame, fit_picture
+        from annotator.source_frames import SourceFrame, fit_picture, read_source_frames
 
-        out = []
+        if not self.cutter.crop_final:
+            return None
+        out: dict[int, SourceFrame] = {}
+        missing: list[int] = []
         for p in pts:
             local = int(np.searchsorted(self.frames.pts, p))
             if local >= len(self.frames) or int(self.frames.pts[local]) != int(p):
                 return None
             rgb = self.cutter.held_rgb(self.offset + local)
             if rgb is None:
+                missing.append(int(p))
+            else:
+                out[int(p)] = SourceFrame(int(p), fit_picture(rgb, None, width))
+        if missing:
+            read = read_source_frames(self.frames.path, missing, width, convert=self.cutter.clip_rgb)
+            out.update((f.pts, f) for f in read if f.pts in missing)
+            if any(p not in out for p in missing):
                 return None
-            out.append(SourceFrame(int(p), fit_picture(rgb, None, width)))
-        return out
+        return [out[int(p)] for p in pts]
 
 
 def analyse_video(
@@ -146,6 +187,7 @@ def analyse_video(
     from pipeline.dedupe import DedupeConfig
     from pipeline.dedupe.fingerprint import fingerprint_from_hashes, hash_video
     from pipeline.filters import apply_filters
+    from pipeline.frames import thumb_size
     from taxonomy import load_taxonomy
 
     out = Analysis()
@@ -160,6 +202,16 @@ def analyse_video(
     last_seconds = 0.0
     shot_index = 0
 
+    on_frame = None
+    if cutter is not None:
+        clip_cutter = cutter
+        source_thumb = thumb_size(clip_cutter.src_w, clip_cutter.src_h, cfg.analysis.thumb_width)
+
+        def on_frame(index: int, frame: av.VideoFrame) -> None:
+            clip_cutter.add_frame(index, frame)
+            if index + 1 == CROP_GUESS_FRAMES and clip_cutter.geo is None:
+                _guess_crop(clip_cutter, source_thumb)
+
     windows = iter_analysis_windows(
         path,
         detector,
@@ -168,7 +220,7 @@ def analyse_video(
         digests=cfg.analysis.digests,
         min_shot_frames=cfg.detector.min_shot_frames,
         max_frames=cfg.limits.max_frames,
-        on_frame=cutter.add_frame if cutter is not None else None,
+        on_frame=on_frame,
         decode_threads=cfg.analysis.decode_threads,
     )
     crop_error: str | None = None
@@ -220,7 +272,7 @@ def analyse_video(
         out.scores.extend(rows)
         out.rejections.extend(verdict.rejections)
         timings["score+filter"] += time.perf_counter() - t
-        if cutter is not None and out.scores and cutter.geo is None and crop_error is None:
+        if cutter is not None and out.scores and not cutter.crop_final and crop_error is None:
             try:
                 cutter.set_crop(clip_crop(out.scores, *frames.source_size))
             except ValueError as exc:

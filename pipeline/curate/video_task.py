@@ -178,6 +178,33 @@ def encode_threads(cfg: CurateConfig) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Share of the machine's memory per CPU that ``clips.buffer_mb: null`` lets a task hold in clip frames (the
+#: rest is for the models, the analysis window, Ray's object store and the other tasks' workers).
+CLIP_BUFFER_SHARE = 0.4
+
+
+def memory_bytes() -> int:
+    """Memory this process may use: the machine's, or its cgroup's limit when lower (containers)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def clip_buffer_bytes(cfg: CurateConfig) -> int:
+    """The clip cutter's budget: ``clips.buffer_mb``, or (null) :data:`CLIP_BUFFER_SHARE` of the memory per
+    CPU times the CPUs this task may use (:func:`encode_threads`)."""
+    if cfg.clips.buffer_mb is not None:
+        return int(cfg.clips.buffer_mb * 2**20)
+    per_cpu = memory_bytes() / max(1, os.cpu_count() or 1)
+    return int(CLIP_BUFFER_SHARE * per_cpu * encode_threads(cfg))
+
+
 # --- the task -------------------------------------------------------------------------------------------------
 
 
@@ -250,7 +277,7 @@ def process_video(
         x264_params=cfg.clips.x264_params or None,
     )
     try:
-        cutter = ClipCutter(input_path, enc, int(cfg.clips.buffer_mb * 2**20), encode_threads(cfg))
+        cutter = ClipCutter(input_path, enc, clip_buffer_bytes(cfg), encode_threads(cfg))
     except VideoError as exc:
         return reject_video(exc.reason, exc.detail)
     try:
