@@ -107,6 +107,23 @@ def test_detector_precision_reaches_the_transnet_of_the_task() -> None:
         CurateConfig.from_dict({"detector": {"precision": "fp16"}})
 
 
+def test_fewer_videos_than_cpus_share_the_cpus() -> None:
+    from pipeline.curate import CurateConfigError
+    from pipeline.curate.runner import task_cpus
+
+    assert task_cpus(6, 2, 2, 1.0, 4) == 1.0  # more videos than CPUs: as configured
+    assert task_cpus(2, 2, 2, 1.0, 4) == 1.0
+    assert task_cpus(1, 2, 2, 1.0, 4) == 2.0  # a lone video takes both cores
+    assert task_cpus(3, 16, 16, 1.0, 4) == 4.0  # capped
+    assert task_cpus(3, 16, 16, 1.0, 8) == 5.0  # whole CPUs
+    assert task_cpus(1, 32, 8, 1.0, 16) == 8.0  # one node's CPUs at most
+    assert task_cpus(1, 8, 8, 0.5, 1) == 1.0
+    assert task_cpus(1, 8, 8, 2.0, 1) == 2.0  # never below the configured request
+    assert task_cpus(0, 8, 8, 1.0, 4) == 1.0
+    with pytest.raises(CurateConfigError, match="ray.max_cpus_per_video"):
+        CurateConfig.from_dict({"ray": {"max_cpus_per_video": 0}})
+
+
 def test_a_task_sizes_opencvs_pool_to_its_cpus(tmp_path: Path) -> None:
     import cv2
 

@@ -115,8 +115,12 @@ class LimitSection:
 
 @dataclass(frozen=True)
 class RaySection:
-    #: CPUs each video task asks for (decode + detection + scoring + the CPU experts run inside it).
+    #: CPUs each video task asks for (decode + detection + scoring + the CPU experts run inside it). When the
+    #: job has fewer videos than the cluster has such slots, each task asks for an equal share of the CPUs
+    #: instead (whole CPUs, at most ``max_cpus_per_video`` and one node's), so a job of a few long episodes
+    #: still uses every core: its decoder and clip encoders run on that many threads.
     cpus_per_video: float = 1.0
+    max_cpus_per_video: int = 4
     #: GPUs each video task asks for when learned experts (CLIP, VLM) run on a GPU cluster; fractions share a
     #: GPU between tasks (0.25: four videos per GPU). 0 on CPU-only machines.
     gpus_per_video: float = 0.0
@@ -285,6 +289,10 @@ def _check(cfg: CurateConfig, source: str) -> None:
             ) from exc
     if cfg.ray.cpus_per_video <= 0 or cfg.ray.gpus_per_video < 0 or cfg.ray.inflight_per_slot < 1:
         raise bad("ray", "cpus_per_video must be > 0, gpus_per_video >= 0, inflight_per_slot >= 1")
+    if cfg.ray.max_cpus_per_video < 1:
+        raise bad(
+            "ray.max_cpus_per_video", "must be >= 1 (1: a task never asks for more than cpus_per_video)"
+        )
     if cfg.ray.caption_actors < 0 or cfg.ray.caption_cpus < 0 or cfg.ray.caption_gpus < 0:
         raise bad("ray", "caption_actors, caption_cpus and caption_gpus must be >= 0")
     if cfg.shards.target_mb <= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -78,6 +79,16 @@ def largest_first(tasks: Sequence[VideoTask]) -> list[VideoTask]:
             return 0
 
     return sorted(tasks, key=size, reverse=True)
+
+
+def task_cpus(videos: int, cluster_cpus: float, node_cpus: float, cpus_per_video: float, cap: int) -> float:
+    """CPUs a video task asks for: ``cpus_per_video``, or, when ``videos`` are fewer than the tasks the
+    cluster could run at once, an equal whole share of ``cluster_cpus`` (at most ``cap`` and ``node_cpus``,
+    since a task runs on one node)."""
+    if videos <= 0 or cpus_per_video <= 0 or videos * cpus_per_video >= cluster_cpus:
+        return cpus_per_video
+    share = min(math.floor(cluster_cpus / videos), cap, math.floor(node_cpus))
+    return float(max(cpus_per_video, share))
 
 
 def run_task(
@@ -170,16 +181,25 @@ class RayRunner:
         ray = self._init()
 
         rc = cfg.ray
+        cluster = ray.cluster_resources()
+        node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+        cpus = task_cpus(
+            len(tasks), cluster.get("CPU", 1), node_cpus, rc.cpus_per_video, rc.max_cpus_per_video
+        )
+        if cpus != rc.cpus_per_video:
+            log.info(
+                "%d video(s) on %g CPUs: each task asks for %g CPUs", len(tasks), cluster.get("CPU", 1), cpus
+            )
         # a task may use the CPUs it asked for, not every CPU of the node (that would oversubscribe it)
-        threads = max(1, int(rc.cpus_per_video))
+        threads = max(1, int(cpus))
         if cfg.clips.encode_threads == 0:
             cfg = dataclasses.replace(cfg, clips=dataclasses.replace(cfg.clips, encode_threads=threads))
         if cfg.analysis.decode_threads == 0:
             cfg = dataclasses.replace(cfg, analysis=dataclasses.replace(cfg.analysis, decode_threads=threads))
-        remote = ray.remote(
-            num_cpus=rc.cpus_per_video, num_gpus=rc.gpus_per_video, max_retries=cfg.limits.max_retries
-        )(run_task)
-        slots = ray.cluster_resources().get("CPU", 1) / rc.cpus_per_video
+        remote = ray.remote(num_cpus=cpus, num_gpus=rc.gpus_per_video, max_retries=cfg.limits.max_retries)(
+            run_task
+        )
+        slots = cluster.get("CPU", 1) / cpus
         if rc.gpus_per_video:
             gpus = ray.cluster_resources().get("GPU", 0)
             if gpus <= 0:
@@ -204,7 +224,7 @@ class RayRunner:
                 cfg.limits.max_retries,
             )
         try:
-            self._drain(ray, remote, tasks, cfg, out, capacity, pool, on_done)
+            self._drain(ray, remote, tasks, cfg, out, capacity, pool, threads, on_done)
         finally:
             if pool is not None:
                 pool.stop()
@@ -218,9 +238,11 @@ class RayRunner:
         out: Path,
         capacity: int,
         pool: Any,
+        cpus: int,
         on_done: Callable[[VideoTask, Outcome], None],
     ) -> None:
-        """Keep ``capacity`` video tasks in flight until every task has an outcome."""
+        """Keep ``capacity`` video tasks in flight until every task has an outcome (each sizing its OpenCV
+        threads to ``cpus``)."""
         from ray.exceptions import (
             OutOfMemoryError,
             RayError,
@@ -229,7 +251,6 @@ class RayRunner:
         )
 
         queue = list(tasks)
-        cpus = max(1, int(cfg.ray.cpus_per_video))
         running: dict[Any, tuple[VideoTask, float]] = {}
         while queue or running:
             while queue and len(running) < capacity:
