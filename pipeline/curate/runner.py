@@ -183,8 +183,14 @@ class RayRunner:
         rc = cfg.ray
         cluster = ray.cluster_resources()
         node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+        # the caption actors' CPUs are not there for the tasks (asking for them would leave a task unscheduled)
+        actors = rc.caption_actors * rc.caption_cpus if cfg.caption.enabled else 0.0
         cpus = task_cpus(
-            len(tasks), cluster.get("CPU", 1), node_cpus, rc.cpus_per_video, rc.max_cpus_per_video
+            len(tasks),
+            cluster.get("CPU", 1) - actors,
+            node_cpus - actors,
+            rc.cpus_per_video,
+            rc.max_cpus_per_video,
         )
         if cpus != rc.cpus_per_video:
             log.info(
