@@ -331,10 +331,11 @@ class ClipCutter:
 
     The analysis pass hands every decoded source frame to :meth:`add_frame`; once the crop is known
     (:meth:`set_crop`, from the first window's layout score) frames are held already converted to clip size.
-    The crop is only final after the first analysis window, which can hold minutes of frames, so the caller may
-    first set a *provisional* crop guessed from the first frames: frames are then held at clip size from the
-    start, and if the final crop differs, the frames converted with the guess are dropped (their clips are cut
-    by the second decode), so the guess decides speed, never bytes.
+    The crop is only final after the first analysis window, which can hold minutes of frames: when frames held
+    at source size would overflow the budget before that, :attr:`on_pressure` (if set) may set a *provisional*
+    crop guessed from them, so frames are held at clip size from then on. If the final crop differs, the frames
+    converted with the guess are dropped (their clips are cut by the second decode): the guess decides speed,
+    never bytes.
     :meth:`cut` encodes a clip as soon as its span is final when all its frames are held (on up to ``threads``
     clips at a time: each clip is one single-threaded x264 stream, so its bytes do not depend on the thread
     count), and :meth:`release_through` drops frames no later clip can use. Held frames never exceed
@@ -354,6 +355,8 @@ class ClipCutter:
             self.src_w, self.src_h = stream.codec_context.width, stream.codec_context.height
             self.src_fps = stream_rate(stream)
         self.geo: ClipGeometry | None = None
+        #: Called once, before the first eviction while the crop is unknown (see the class doc).
+        self.on_pressure: Callable[[], None] | None = None
         self._provisional = False
         #: Whether a provisional crop turned out wrong (its converted frames were dropped).
         self.guess_missed = False
@@ -403,23 +406,26 @@ class ClipCutter:
             self._hold(index, to_clip_frame(frame, self.geo, self._reformatter))
         self.timings["clip frames"] += time.perf_counter() - t
 
-    def source_thumbs(self, width: int, height: int) -> np.ndarray:
-        """(N, height, width, 3) RGB of the held frames, converted as the analysis thumbnails are (empty once
-        frames are held at clip size)."""
+    def source_thumbs(self, width: int, height: int, samples: int | None = None) -> np.ndarray:
+        """(N, height, width, 3) RGB of the held frames (``samples``: at most that many, evenly spread),
+        converted as the analysis thumbnails are; empty once frames are held at clip size."""
         if self.geo is not None or not self.frames:
             return np.zeros((0, height, width, 3), np.uint8)
+        held = [frame for frame, _ in self.frames.values()]
+        if samples is not None and len(held) > samples:
+            held = [held[int(i)] for i in np.unique(np.linspace(0, len(held) - 1, samples).round())]
         reformatter = VideoReformatter()
         return np.stack(
-            [
-                reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
-                for frame, _ in self.frames.values()
-            ]
+            [reformatter.reformat(f, width=width, height=height, format="rgb24").to_ndarray() for f in held]
         )
 
     def add_frame(self, index: int, frame: av.VideoFrame) -> None:
         """Hold decoded source frame ``index`` (converted once the crop is known)."""
         if self.budget <= 0:
             return
+        if self.geo is None and self.on_pressure is not None and self.held + self._size(frame) > self.budget:
+            guess, self.on_pressure = self.on_pressure, None
+            guess()
         if self.geo is not None:
             t = time.perf_counter()
             frame = to_clip_frame(frame, self.geo, self._reformatter)

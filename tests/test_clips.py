@@ -198,6 +198,32 @@ def test_a_provisional_crop_decides_speed_never_bytes(numbered, tmp_path, guess)
         assert done[f"c{k}"].path.read_bytes() == ref.path.read_bytes()
 
 
+def test_the_crop_is_guessed_only_when_source_size_frames_would_overflow(numbered, tmp_path):
+    """``on_pressure`` runs once, when the next source-size frame would overflow the budget; a guess made there
+    keeps every frame (at clip size); without one the oldest frames are evicted."""
+    from pipeline.clips import ClipCutter, cut_clips
+
+    crop, enc = (8, 4, 48, 40), ClipEncoding(crf=0)
+    for guess in (True, False):
+        probe_cutter = ClipCutter(numbered, enc, 1 << 24)
+        _decode_into(probe_cutter, numbered)
+        source_bytes = max(size for _, size in probe_cutter.frames.values())
+        cutter = ClipCutter(numbered, enc, 12 * source_bytes)
+        calls = []
+        if guess:
+            cutter.on_pressure = lambda c=cutter, seen=calls: seen.append(c.set_crop(crop, provisional=True))
+        _decode_into(cutter, numbered)
+        assert len(calls) == (1 if guess else 0)
+        assert (cutter.evicted == 0) == guess
+        cutter.set_crop(crop)
+        cutter.cut("c", ClipSpan(0, 0, 23), tmp_path / f"c{guess}.mp4")
+        done, _ = cutter.finish()
+        (ref,) = cut_clips(
+            numbered, [ClipSpan(0, 0, 23)], [tmp_path / f"r{guess}.mp4"], dataclasses.replace(enc, crop=crop)
+        )
+        assert done["c"].path.read_bytes() == ref.path.read_bytes()
+
+
 def test_yuv420p_crop_copies_the_window_of_each_plane(numbered):
     """The crop writes straight into a new frame's planes; a crop width whose rows are padded in the new frame
     (42 px) keeps exactly the window's pixels too."""

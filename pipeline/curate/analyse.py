@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections import Counter
@@ -29,8 +30,6 @@ from pipeline.shots.signals import forget_signals
 from pipeline.windows import iter_analysis_windows
 
 if TYPE_CHECKING:
-    import av
-
     from annotator.source_frames import SourceFrame
     from pipeline.frames import AnalysisFrames
 
@@ -109,16 +108,11 @@ def crop_of_layout(
     return x, y, w, h
 
 
-#: Frames decoded before the clip crop is guessed from them (see :meth:`ClipCutter.set_crop`): enough for the
-#: layout of the opening, few enough that holding them at source size stays small (~0.4 GB at 1080p).
-CROP_GUESS_FRAMES = 120
-
-
 def _guess_crop(cutter: ClipCutter, thumb_size: tuple[int, int]) -> None:
     """Set ``cutter``'s provisional crop from the layout of the frames it holds (as the analysis sees them)."""
-    from pipeline.scores.layout import find_layout
+    from pipeline.scores.layout import SAMPLES, find_layout
 
-    thumbs = cutter.source_thumbs(*thumb_size)
+    thumbs = cutter.source_thumbs(*thumb_size, samples=SAMPLES)
     if not len(thumbs):
         return
     layout = find_layout(thumbs, (cutter.src_w, cutter.src_h))
@@ -202,16 +196,10 @@ def analyse_video(
     last_seconds = 0.0
     shot_index = 0
 
-    on_frame = None
     if cutter is not None:
-        clip_cutter = cutter
-        source_thumb = thumb_size(clip_cutter.src_w, clip_cutter.src_h, cfg.analysis.thumb_width)
-
-        def on_frame(index: int, frame: av.VideoFrame) -> None:
-            clip_cutter.add_frame(index, frame)
-            if index + 1 == CROP_GUESS_FRAMES and clip_cutter.geo is None:
-                _guess_crop(clip_cutter, source_thumb)
-
+        # once frames at source size would overflow the budget, hold them at clip size under a guessed crop
+        source_thumb = thumb_size(cutter.src_w, cutter.src_h, cfg.analysis.thumb_width)
+        cutter.on_pressure = functools.partial(_guess_crop, cutter, source_thumb)
     windows = iter_analysis_windows(
         path,
         detector,
@@ -220,7 +208,7 @@ def analyse_video(
         digests=cfg.analysis.digests,
         min_shot_frames=cfg.detector.min_shot_frames,
         max_frames=cfg.limits.max_frames,
-        on_frame=on_frame,
+        on_frame=cutter.add_frame if cutter is not None else None,
         decode_threads=cfg.analysis.decode_threads,
     )
     crop_error: str | None = None
