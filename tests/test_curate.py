@@ -235,10 +235,10 @@ def test_ray_runner_gives_the_same_shards(
 def test_a_budget_for_clip_size_frames_needs_no_second_decode(
     reference: Path, footage: Path, tmp_path: Path
 ) -> None:
-    """23 MB holds a whole 6 s video at clip size (~9 MB) and its first 120 frames at source size (~21 MB), but
-    not the whole video at source size (~25 MB): the crop guessed after those frames lets every clip come from
-    the analysis decode (the crop is only final after the first window; without the guess 14 frames per video
-    were evicted), and the shards are the default run's."""
+    """23 MB holds a whole 6 s video at clip size (~9 MB) but not at source size (~25 MB): the crop guessed
+    when source-size frames would overflow lets every clip come from the analysis decode (the crop is only
+    final after the first window; without the guess 14 frames per video were evicted), and the shards are the
+    default run's."""
     raw = {
         "caption": {"enabled": False},
         "clips": {"short_side": 144, "max_seconds": 2.0, "buffer_mb": 23},
