@@ -326,16 +326,21 @@ def cut_clips(
     return [results[k] for k in range(len(spans))]
 
 
+#: Frames held at source size (before the crop is known) past which :attr:`ClipCutter.on_pressure` is asked for
+#: a crop guess even when the budget would allow more: ~330 1080p frames, ~3,000 at 360p (a whole short video).
+SOURCE_HOLD_BYTES = 1 << 30
+
+
 class ClipCutter:
     """Cuts clips from the frames of the analysis decode, so the source is decoded once.
 
     The analysis pass hands every decoded source frame to :meth:`add_frame`; once the crop is known
     (:meth:`set_crop`, from the first window's layout score) frames are held already converted to clip size.
     The crop is only final after the first analysis window, which can hold minutes of frames: when frames held
-    at source size would overflow the budget before that, :attr:`on_pressure` (if set) may set a *provisional*
-    crop guessed from them, so frames are held at clip size from then on. If the final crop differs, the frames
-    converted with the guess are dropped (their clips are cut by the second decode): the guess decides speed,
-    never bytes.
+    at source size would overflow the budget (or :data:`SOURCE_HOLD_BYTES`) before that, :attr:`on_pressure`
+    (if set) may set a *provisional* crop guessed from them, so frames are held at clip size from then on. If
+    the final crop differs, the frames converted with the guess are dropped (their clips are cut by the second
+    decode): the guess decides speed, never bytes.
     :meth:`cut` encodes a clip as soon as its span is final when all its frames are held (on up to ``threads``
     clips at a time: each clip is one single-threaded x264 stream, so its bytes do not depend on the thread
     count), and :meth:`release_through` drops frames no later clip can use. Held frames never exceed
@@ -355,7 +360,7 @@ class ClipCutter:
             self.src_w, self.src_h = stream.codec_context.width, stream.codec_context.height
             self.src_fps = stream_rate(stream)
         self.geo: ClipGeometry | None = None
-        #: Called once, before the first eviction while the crop is unknown (see the class doc).
+        #: Called once, when frames at source size would outgrow the budget or SOURCE_HOLD_BYTES (class doc).
         self.on_pressure: Callable[[], None] | None = None
         self._provisional = False
         #: Whether a provisional crop turned out wrong (its converted frames were dropped).
@@ -423,7 +428,11 @@ class ClipCutter:
         """Hold decoded source frame ``index`` (converted once the crop is known)."""
         if self.budget <= 0:
             return
-        if self.geo is None and self.on_pressure is not None and self.held + self._size(frame) > self.budget:
+        if (
+            self.geo is None
+            and self.on_pressure is not None
+            and self.held + self._size(frame) > min(self.budget, SOURCE_HOLD_BYTES)
+        ):
             guess, self.on_pressure = self.on_pressure, None
             guess()
         if self.geo is not None:
