@@ -71,8 +71,9 @@ class ClipSection:
     thumb_short_side: int = 256
     #: Memory (MB) for decoded frames held until their shot is final, so clips are encoded from the analysis
     #: decode; a clip whose frames did not fit is cut by a second decode of the source (same bytes, slower).
-    #: Frames are held at clip size and never beyond one analysis window (~2 GB for 6000 frames at 360p).
-    #: null: 40 % of this machine's memory per CPU, times the CPUs the task may use.
+    #: Frames wait at source size until the crop is known or guessed (at most 1 GiB), then at clip size, and
+    #: never beyond one analysis window (~2 GB for 6000 frames at 360p). null: 40 % of this machine's memory
+    #: per CPU, times the CPUs the task may use.
     buffer_mb: float | None = None
     #: Clips encoded at once per video (each one single-threaded x264, so bytes never depend on it); 0: the
     #: CPUs the process may use (the Ray runner sets it to ``ray.cpus_per_video``).
@@ -120,6 +121,7 @@ class RaySection:
     #: instead (whole CPUs, at most ``max_cpus_per_video`` and one node's), so a job of a few long episodes
     #: still uses every core: its decoder and clip encoders run on that many threads.
     cpus_per_video: float = 1.0
+    #: The most CPUs a task asks for when the videos are fewer than the slots (1: never more than above).
     max_cpus_per_video: int = 4
     #: GPUs each video task asks for when learned experts (CLIP, VLM) run on a GPU cluster; fractions share a
     #: GPU between tasks (0.25: four videos per GPU). 0 on CPU-only machines.
