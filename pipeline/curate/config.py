@@ -25,8 +25,8 @@ class DetectorSection:
     #: Shots shorter than this many frames are not shots of their own (they are dropped with a reason).
     min_shot_frames: int = 1
     #: TransNet's arithmetic (backend ``transnet``): "auto" is bfloat16 where the CPU or GPU computes it
-    #: natively (~2.2x faster TransNet windows), fp32 elsewhere; "fp32" gives the same boundaries on every
-    #: machine; "bf16" forces bfloat16.
+    #: natively (~2.2x faster TransNet windows), fp32 elsewhere; "fp32" everywhere, so boundaries do not depend
+    #: on whether a machine has bf16; "bf16" forces bfloat16.
     precision: str = "auto"
 
 

@@ -213,9 +213,9 @@ class AnimeShotConfig:
     #: way) and each window holds ~65 MB of activations.
     batch_windows: int = 2
     #: TransNet arithmetic: "auto" runs its convolutions under bfloat16 autocast where the device has native
-    #: bf16 (AVX512-BF16 / AMX CPUs, recent GPUs; ~2.2x faster on CPU) and fp32 elsewhere; "fp32" gives the
-    #: same boundaries on every machine. bf16 moves TransNet's probabilities by <= 0.017 and changed no
-    #: boundary of 48 development and synthetic videos (docs/benchmarks.md, "Session 12").
+    #: bf16 (AVX512-BF16 / AMX CPUs, recent GPUs; ~2.2x faster on CPU) and fp32 elsewhere; "fp32" everywhere,
+    #: so boundaries do not depend on whether a machine has bf16. bf16 moves TransNet's probabilities by
+    #: <= 0.017 and changed no boundary of 48 development and synthetic videos (docs/benchmarks.md, "Session 12").
     precision: str = "auto"
 
     def __post_init__(self) -> None:

@@ -189,8 +189,8 @@ class TransNetV2Model:
             _ANNOUNCED.add((precision, self.precision, device))
             if self.precision == "bf16":
                 how = "native bfloat16 found" if native_bf16(device) else "emulated: slower than fp32 here"
-                log.info("TransNet runs in bf16 on %s (%s; precision fp32 gives the same boundaries on every "
-                         "machine)", device, how)  # fmt: skip
+                log.info("TransNet runs in bf16 on %s (%s; detector precision fp32 keeps boundaries independent "
+                         "of the machine's bf16 support)", device, how)  # fmt: skip
 
     @property
     def net(self) -> torch.nn.Module:
