@@ -143,13 +143,13 @@ def test_changed_config_is_refused(reference: Path, footage: Path) -> None:
 def test_thread_counts_and_ray_resources_are_not_a_config_change(
     reference: Path, footage: Path, config_file: Path
 ) -> None:
-    """How the work is spread (decoder / encoder threads, Ray resources) is not part of the run: a rerun with
-    other values resumes the same output (every decode thread count gives the same frames)."""
+    """How the work is spread (decoder / encoder threads, clip-frame budget, Ray resources) is not part of the
+    run: a rerun with other values resumes the same output (every decode thread count gives the same frames)."""
     base = CurateConfig.load(config_file)
     raw = {
         **base.to_dict(),
         "analysis": {**base.to_dict()["analysis"], "decode_threads": 1},
-        "clips": {**base.to_dict()["clips"], "encode_threads": 3},
+        "clips": {**base.to_dict()["clips"], "encode_threads": 3, "buffer_mb": 64},
         "ray": {"cpus_per_video": 2, "inflight_per_slot": 1},
     }
     execution = CurateConfig.from_dict(raw)
