@@ -385,7 +385,6 @@ class AnimeShotDetector:
         extra: dict[str, object] = {
             "transnet_windows": len(windows) if windows is not None else window_count(n),
             "transnet_windows_total": window_count(n),
-            "transnet_precision": self.model.precision if self._predictor is None else None,
             "candidates": len(candidates),
             "active_area": (sig.area.top, sig.area.bottom, sig.area.left, sig.area.right),
         }
