@@ -103,26 +103,46 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> Fraction:
 def probe(path: str | Path) -> StreamInfo:
     """Container-level facts about the first video stream, without decoding frames."""
     with open_container(path) as container:
+        return stream_info(container, path)
+
+
+def probe_with_rotation(path: str | Path) -> tuple[StreamInfo, int]:
+    """:func:`probe` and the rotation (degrees, 0-359) the first frame's display matrix asks for, through one
+    open of the file; the rotation is 0 when the first frame cannot be decoded (decoding reports that later)."""
+    with open_container(path) as container:
+        info = stream_info(container, path)
         stream = first_video_stream(container, path)
-        ctx = stream.codec_context
-        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
-        if duration is None and container.duration:
-            duration = container.duration / av.time_base
-        return StreamInfo(
-            path=str(path),
-            container=container.format.name,
-            codec=ctx.name,
-            width=ctx.width,
-            height=ctx.height,
-            fps=_stream_fps(stream),
-            time_base=Fraction(stream.time_base.numerator, stream.time_base.denominator)
-            if stream.time_base
-            else Fraction(1, 1),
-            declared_frames=stream.frames or None,
-            declared_duration_s=duration,
-            pix_fmt=ctx.pix_fmt or "unknown",
-            has_audio=bool(container.streams.audio),
-        )
+        stream.thread_count = 1  # one frame: a decoder thread pool would cost more than the frame
+        try:
+            for frame in container.decode(stream):
+                return info, int(round(frame.rotation or 0)) % 360
+        except (av.error.FFmpegError, ValueError, AttributeError):
+            pass
+        return info, 0
+
+
+def stream_info(container: av.container.InputContainer, path: str | Path) -> StreamInfo:
+    """:func:`probe` of an open container."""
+    stream = first_video_stream(container, path)
+    ctx = stream.codec_context
+    duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    if duration is None and container.duration:
+        duration = container.duration / av.time_base
+    return StreamInfo(
+        path=str(path),
+        container=container.format.name,
+        codec=ctx.name,
+        width=ctx.width,
+        height=ctx.height,
+        fps=_stream_fps(stream),
+        time_base=Fraction(stream.time_base.numerator, stream.time_base.denominator)
+        if stream.time_base
+        else Fraction(1, 1),
+        declared_frames=stream.frames or None,
+        declared_duration_s=duration,
+        pix_fmt=ctx.pix_fmt or "unknown",
+        has_audio=bool(container.streams.audio),
+    )
 
 
 #: 8-bit planar 4:2:0 formats whose ``to_ndarray()`` is the three planes' packed rows one after the other.

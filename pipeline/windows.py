@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from pipeline.decode import VideoError, iter_frames, probe
+from pipeline.decode import StreamInfo, VideoError, iter_frames, probe
 from pipeline.frames import TINY_SIZE, AnalysisFrames, thumb_size
 from pipeline.shots.base import FrameSpan, ShotBoundaries, ShotDetector
 
@@ -94,6 +94,7 @@ def iter_analysis_windows(
     max_frames: int | None = None,
     on_frame: Callable[[int, av.VideoFrame], None] | None = None,
     decode_threads: int = 0,
+    info: StreamInfo | None = None,
 ) -> Iterator[AnalysisWindow]:
     """Decode ``path`` once and yield its analysis windows with their final shots (see the module doc).
 
@@ -101,8 +102,10 @@ def iter_analysis_windows(
     ``stopped`` says why. Shots shorter than ``min_shot_frames`` are left out. ``on_frame(index, frame)``
     receives every decoded full-resolution frame before the window holding it is analysed (the clip cutter
     keeps what it needs from them; nothing here holds on to them). ``decode_threads``: see
-    :func:`~pipeline.decode.iter_frames`."""
-    info = probe(path)
+    :func:`~pipeline.decode.iter_frames`; ``info``: ``path``'s :func:`~pipeline.decode.probe` when already
+    known."""
+    if info is None:
+        info = probe(path)
     size = thumb_size(info.width, info.height, thumb_width)
     buf = _Buffer()
     offset = 0  # absolute index of buf[0]

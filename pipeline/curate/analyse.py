@@ -19,6 +19,7 @@ import numpy as np
 
 from pipeline.clips import ClipCutter, ClipSpan, plan_clips
 from pipeline.curate.config import CurateConfig, DetectorSection
+from pipeline.decode import StreamInfo
 from pipeline.faults import fault_point
 from pipeline.paths import text_path
 from pipeline.records import RejectionRecord, ShotRecord
@@ -171,8 +172,10 @@ def analyse_video(
     captioner_for: Callable[[str | None], Any],
     cutter: ClipCutter | None = None,
     clips_dir: Path | None = None,
+    info: StreamInfo | None = None,
 ) -> Analysis:
-    """Run every analysis stage of one video window by window (see :mod:`pipeline.windows`).
+    """Run every analysis stage of one video window by window (see :mod:`pipeline.windows`); ``info``: the
+    file's :func:`~pipeline.decode.probe`, when already known.
 
     With a ``cutter``, each kept clip is handed to it as soon as its window is final: encoded to
     ``clips_dir/<key>.mp4`` from the frames of this decode, or left for ``cutter.finish()`` (a second decode)
@@ -210,6 +213,7 @@ def analyse_video(
         max_frames=cfg.limits.max_frames,
         on_frame=cutter.add_frame if cutter is not None else None,
         decode_threads=cfg.analysis.decode_threads,
+        info=info,
     )
     crop_error: str | None = None
     t0 = time.perf_counter()

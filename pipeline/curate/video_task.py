@@ -18,7 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 
@@ -26,7 +25,7 @@ from pipeline.clips import ClipCutter, ClipEncoding, ClipSpan
 from pipeline.curate import staging
 from pipeline.curate.caption_pool import CaptionPool
 from pipeline.curate.config import CurateConfig, DetectorSection
-from pipeline.decode import VideoError, file_sha256, probe
+from pipeline.decode import StreamInfo, VideoError, file_sha256, probe_with_rotation
 from pipeline.faults import crash_point
 from pipeline.paths import text_path
 from pipeline.records import ClipRecord, RejectionRecord, ShotRecord, VideoRecord
@@ -124,19 +123,8 @@ def _reject(
     )
 
 
-def _display_rotation(path: str) -> int:
-    """Rotation (degrees) the first frame's display matrix asks for; 0 when none or undecodable."""
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                return int(round(frame.rotation or 0)) % 360
-    except (av.error.FFmpegError, OSError, ValueError, AttributeError):
-        return 0
-    return 0
-
-
-def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Any]:
-    info = probe(path)
+def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, StreamInfo]:
+    info, rotation = probe_with_rotation(path)
     record = VideoRecord(
         video_id=video_id,
         path=text_path(Path(path).resolve()),
@@ -151,7 +139,7 @@ def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Any
         duration_s=0.0,
         pix_fmt=info.pix_fmt,
         has_audio=info.has_audio,
-        rotation=_display_rotation(path),
+        rotation=rotation,
     )
     return record, info
 
@@ -292,6 +280,7 @@ def process_video(
             _captioner if caption_pool is None else (lambda _config: caption_pool.client(video_id)),
             cutter=cutter,
             clips_dir=stage_dir / "clips",
+            info=info,
         )
     except BaseException:
         cutter.close()
