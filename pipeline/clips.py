@@ -27,6 +27,7 @@ from av.video.reformatter import VideoReformatter
 
 from pipeline.decode import VideoError, first_video_stream, open_container
 from pipeline.shots.base import Shot
+from pipeline.spare_cpus import SpareCpus
 from pipeline.x264 import x264_options
 
 
@@ -342,15 +343,20 @@ class ClipCutter:
     the final crop differs, the frames converted with the guess are dropped (their clips are cut by the second
     decode): the guess decides speed, never bytes.
     :meth:`cut` encodes a clip as soon as its span is final when all its frames are held (on up to ``threads``
-    clips at a time: each clip is one single-threaded x264 stream, so its bytes do not depend on the thread
-    count), and :meth:`release_through` drops frames no later clip can use. Held frames never exceed
+    clips at a time, plus one per idle CPU ``spare`` lends: each clip is one single-threaded x264 stream, so its
+    bytes do not depend on the thread count), and :meth:`release_through` drops frames no later clip can use. Held frames never exceed
     ``budget_bytes``: the oldest are evicted, and a clip missing an evicted frame is cut by :meth:`finish` in
     one second front-to-back decode with the same frame conversion, so its bytes are the same either way.
     Memory is thus bounded by the budget whatever the length of the video or of the analysis window.
     """
 
     def __init__(
-        self, source: str | Path, encoding: ClipEncoding, budget_bytes: int, threads: int = 1
+        self,
+        source: str | Path,
+        encoding: ClipEncoding,
+        budget_bytes: int,
+        threads: int = 1,
+        spare: SpareCpus | None = None,
     ) -> None:
         self.source = source
         self.enc = encoding
@@ -375,6 +381,12 @@ class ClipCutter:
         self.timings: Counter[str] = Counter()
         self._reformatter = VideoReformatter()  # for the conversions on the caller's thread
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="clip-encode") if threads > 1 else None
+        self.threads = threads
+        #: Idle CPUs of the machine this cutter may borrow for extra encodes (see :mod:`pipeline.spare_cpus`).
+        self.spare = spare
+        self._extra: ThreadPoolExecutor | None = None
+        #: Clips encoded on a borrowed CPU.
+        self.borrowed = 0
         self._running: list[tuple[str, Future[CutClip]]] = []
         self._lock = threading.Lock()
 
@@ -489,10 +501,31 @@ class ClipCutter:
             self.pending.append((key, span, path))
             return
         frames = [self.frames[i][0] for i in output_indices(span, geo, self.enc.fps is not None)]
-        if self._pool is None:
+        token = self._borrow()
+        if token is not None:
+            if self._extra is None:
+                self._extra = ThreadPoolExecutor(thread_name_prefix="clip-encode-borrowed")
+            self.borrowed += 1
+            self._running.append((key, self._extra.submit(self._encode_borrowed, token, path, frames)))
+        elif self._pool is None:
             self._record(key, lambda: self._encode(path, frames))
         else:
             self._running.append((key, self._pool.submit(self._encode, path, frames)))
+
+    def _borrow(self) -> int | None:
+        """A spare CPU's token for the next encode, when the cutter's own encoders are all busy and the
+        machine has an idle CPU no task holds."""
+        if self.spare is None:
+            return None
+        if self._pool is not None and sum(not f.done() for _, f in self._running) < self.threads:
+            return None
+        return self.spare.try_borrow(self.threads)
+
+    def _encode_borrowed(self, token: int, path: Path, frames: list[av.VideoFrame]) -> CutClip:
+        try:
+            return self._encode(path, frames)
+        finally:
+            SpareCpus.give_back(token)
 
     def _encode(self, path: Path, frames: list[av.VideoFrame]) -> CutClip:
         t = time.perf_counter()
@@ -542,5 +575,6 @@ class ClipCutter:
         """Drop the held frames and stop the encode threads (after an error; :meth:`finish` calls it)."""
         self.frames.clear()
         self.held = 0
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._pool, self._extra):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)

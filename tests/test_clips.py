@@ -100,16 +100,27 @@ def _decode_into(cutter, path) -> None:
             cutter.add_frame(index, frame)
 
 
-@pytest.mark.parametrize("budget_frames,threads", [(1000, 1), (1000, 2), (3, 2), (0, 1)])
-def test_cutter_clips_equal_second_decode_clips_byte_for_byte(numbered, tmp_path, budget_frames, threads):
+@pytest.mark.parametrize(
+    "budget_frames,threads,spare",
+    [(1000, 1, 0), (1000, 2, 0), (3, 2, 0), (0, 1, 0), (1000, 1, 2), (1000, 2, 3)],
+)
+def test_cutter_clips_equal_second_decode_clips_byte_for_byte(
+    numbered, tmp_path, budget_frames, threads, spare
+):
     """Clips cut from the analysis pass's frames are the files a second decode writes, whatever the memory
-    budget (frames evicted -> second decode) or the number of encode threads, and hold exactly their frames."""
+    budget (frames evicted -> second decode), the number of encode threads or the idle CPUs borrowed for
+    extra encodes, and hold exactly their frames."""
     from pipeline.clips import ClipCutter, cut_clips
+    from pipeline.spare_cpus import SpareCpus
 
     enc = ClipEncoding(crf=0)
     spans = [ClipSpan(0, 0, 6), ClipSpan(1, 7, 7), ClipSpan(2, 12, 23)]
     frame_bytes = 96 * 64 * 3 // 2
-    cutter = ClipCutter(numbered, enc, budget_frames * frame_bytes, threads=threads)
+    cpus = None
+    if spare:
+        cpus = SpareCpus(tmp_path / "cpus", spare)
+        assert cpus.claim(threads) == threads
+    cutter = ClipCutter(numbered, enc, budget_frames * frame_bytes, threads=threads, spare=cpus)
     _decode_into(cutter, numbered)
     cutter.set_crop(None)
     for k, span in enumerate(spans):
@@ -117,6 +128,14 @@ def test_cutter_clips_equal_second_decode_clips_byte_for_byte(numbered, tmp_path
     assert cutter.peak <= budget_frames * frame_bytes
     done, failed = cutter.finish()
     assert failed == {} and sorted(done) == ["c0", "c1", "c2"]
+    if not spare:
+        assert cutter.borrowed == 0
+    elif threads == 1:
+        assert (
+            cutter.borrowed >= 1
+        )  # the free CPU took the first clip (later ones too, once it was free again)
+    else:
+        assert cutter.borrowed <= 1  # only a clip finding both own encoders busy borrows
     if budget_frames == 1000:
         assert cutter.pending == [] and cutter.evicted == 0
     else:

@@ -142,6 +142,39 @@ def test_a_task_sizes_opencvs_pool_to_its_cpus(tmp_path: Path) -> None:
         cv2.setNumThreads(before)
 
 
+def test_a_ray_task_claims_its_cpus_on_its_node_and_gives_them_back(tmp_path: Path, monkeypatch) -> None:
+    import ray
+
+    import pipeline.curate.runner as runner
+    from pipeline.spare_cpus import SpareCpus
+
+    class Context:
+        def get_node_id(self) -> str:
+            return "node-a"
+
+    monkeypatch.setattr(ray, "get_runtime_context", Context)
+    monkeypatch.setattr(runner, "default_folder", lambda node: tmp_path / "cpus" / node)
+    assert runner._spare_cpus(None, 1) is None  # the local runner: nothing to borrow
+    assert runner._spare_cpus({"node-b": 4}, 1) is None  # another node's CPUs are not this one's
+    assert runner._spare_cpus({"node-a": 1}, 1) is None  # the task's own CPU is all there is
+    spare = runner._spare_cpus({"node-a": 2}, 1)
+    assert spare is not None and spare.folder == tmp_path / "cpus" / "node-a"
+    other = SpareCpus(spare.folder, 2)
+    assert (
+        other.claim(1) == 1 and other.try_borrow(1) is None
+    )  # the task holds its CPU, another holds the rest
+    other.release()
+    token = spare.try_borrow(1)
+    assert token is not None
+    SpareCpus.give_back(token)
+
+    cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "limits": {"max_pixels": 1000}})
+    task = runner.VideoTask(str(_video(tmp_path)), "v")
+    runner.run_task(task, cfg, str(tmp_path / "out"), cpus=1, spare_cpus={"node-a": 2})
+    assert SpareCpus(spare.folder, 2).claim(1) == 1  # the finished task gave its CPU back
+    spare.release()
+
+
 def test_videos_are_scheduled_largest_first_and_ties_keep_their_order(tmp_path: Path) -> None:
     from pipeline.curate.runner import VideoTask, largest_first
 

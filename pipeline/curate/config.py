@@ -123,6 +123,10 @@ class RaySection:
     cpus_per_video: float = 1.0
     #: The most CPUs a task asks for when the videos are fewer than the slots (1: never more than above).
     max_cpus_per_video: int = 4
+    #: Let a task encode a clip on a CPU of its node that no video task holds (the last videos of a job, once
+    #: the other workers are done; see :mod:`pipeline.spare_cpus`). Only this job's tasks are counted: set
+    #: false on nodes shared with other work.
+    borrow_idle_cpus: bool = True
     #: GPUs each video task asks for when learned experts (CLIP, VLM) run on a GPU cluster; fractions share a
     #: GPU between tasks (0.25: four videos per GPU). 0 on CPU-only machines.
     gpus_per_video: float = 0.0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.curate.config import CurateConfig
+from pipeline.spare_cpus import SpareCpus, default_folder
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,12 @@ def task_cpus(videos: int, cluster_cpus: float, node_cpus: float, cpus_per_video
 
 
 def run_task(
-    task: VideoTask, cfg: CurateConfig, out: str, caption_pool: Any = None, cpus: int | None = None
+    task: VideoTask,
+    cfg: CurateConfig,
+    out: str,
+    caption_pool: Any = None,
+    cpus: int | None = None,
+    spare_cpus: dict[str, int] | None = None,
 ) -> TaskSummary:
     """The unit of work both runners execute (imports inside so a Ray worker pays them once); with a
     :class:`~pipeline.curate.caption_pool.CaptionPool` the shots are captioned by its actors. ``cpus``: the
@@ -104,8 +110,12 @@ def run_task(
         import cv2
 
         cv2.setNumThreads(max(1, cpus))
-
-    r = process_video(task.input_path, cfg, Path(out), task.video_id, caption_pool)
+    spare = _spare_cpus(spare_cpus, cpus or 1)
+    try:
+        r = process_video(task.input_path, cfg, Path(out), task.video_id, caption_pool, spare)
+    finally:
+        if spare is not None:
+            spare.release()
     return TaskSummary(
         frames=r.frames_decoded,
         seconds=r.seconds_decoded,
@@ -113,6 +123,22 @@ def run_task(
         clips=len(r.clips),
         rejected=r.video is None or r.video.status != "ok",
     )
+
+
+def _spare_cpus(per_node: dict[str, int] | None, cpus: int) -> SpareCpus | None:
+    """This Ray node's :class:`SpareCpus` (``per_node``: the CPUs of each node the video tasks share, by Ray
+    node id), with the task's own ``cpus`` claimed; None outside Ray or on a node not listed."""
+    if not per_node:
+        return None
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    count = per_node.get(node, 0)
+    if count <= cpus:
+        return None
+    spare = SpareCpus(default_folder(node), count)
+    spare.claim(cpus)
+    return spare
 
 
 class LocalRunner:
@@ -229,8 +255,15 @@ class RayRunner:
                 rc.caption_gpus,
                 cfg.limits.max_retries,
             )
+        # idle CPUs a task may borrow for extra encodes (the tail of a job): each node's CPUs less the caption
+        # actors' (their placement is not known, so every node leaves room for all of them)
+        spare = {
+            n["NodeID"]: int(n["Resources"].get("CPU", 0) - actors)
+            for n in ray.nodes()
+            if rc.borrow_idle_cpus and n.get("Alive") and n["Resources"].get("CPU", 0) - actors >= 2
+        }
         try:
-            self._drain(ray, remote, tasks, cfg, out, capacity, pool, threads, on_done)
+            self._drain(ray, remote, tasks, cfg, out, capacity, pool, threads, spare, on_done)
         finally:
             if pool is not None:
                 pool.stop()
@@ -245,6 +278,7 @@ class RayRunner:
         capacity: int,
         pool: Any,
         cpus: int,
+        spare: dict[str, int],
         on_done: Callable[[VideoTask, Outcome], None],
     ) -> None:
         """Keep ``capacity`` video tasks in flight until every task has an outcome (each sizing its OpenCV
@@ -261,7 +295,7 @@ class RayRunner:
         while queue or running:
             while queue and len(running) < capacity:
                 task = queue.pop(0)
-                running[remote.remote(task, cfg, str(out), pool, cpus)] = (task, time.monotonic())
+                running[remote.remote(task, cfg, str(out), pool, cpus, spare)] = (task, time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for ref in ready:
                 task, _ = running.pop(ref)

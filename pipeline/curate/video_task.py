@@ -32,6 +32,7 @@ from pipeline.records import ClipRecord, RejectionRecord, ShotRecord, VideoRecor
 from pipeline.scores.record import ShotScores
 from pipeline.shards import sample_key
 from pipeline.shots.base import Shot
+from pipeline.spare_cpus import SpareCpus
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +203,11 @@ def process_video(
     out: str | Path,
     video_id: str | None = None,
     caption_pool: CaptionPool | None = None,
+    spare: SpareCpus | None = None,
 ) -> VideoResult:
     """Process one video into its staging folder and return what was found (also stored as ``result.pkl``);
-    shots are captioned in this process, or by ``caption_pool``'s actors when given."""
+    shots are captioned in this process, or by ``caption_pool``'s actors when given. ``spare``: idle CPUs of
+    this machine the clip encodes may borrow (the Ray runner's tasks)."""
     out = Path(out)
     t_start = time.perf_counter()
     timings: Counter[str] = Counter()
@@ -265,7 +268,7 @@ def process_video(
         x264_params=cfg.clips.x264_params or None,
     )
     try:
-        cutter = ClipCutter(input_path, enc, clip_buffer_bytes(cfg), encode_threads(cfg))
+        cutter = ClipCutter(input_path, enc, clip_buffer_bytes(cfg), encode_threads(cfg), spare)
     except VideoError as exc:
         return reject_video(exc.reason, exc.detail)
     try:
