@@ -58,7 +58,7 @@ def test_camera_movement_accuracy(report):
         f"{f.accuracy_all:.3f} over all {f.labelled} single-movement shots; confusion {f.confusion}"
     )
     assert f.labelled >= 50
-    # measured 0.875 answered, coverage 0.982, 0.860 over all 57 (target: >= 0.85 with abstentions as misses)
+    # measured 0.909 answered, coverage 0.965, 0.877 over all 57 (target: >= 0.85 with abstentions as misses)
     assert f.accuracy >= 0.85 and f.coverage >= 0.95 and f.accuracy_all >= 0.85
     # the common truths are read well: still shots, and push-ins / pull-backs (drawn and camera)
     assert f.confusion["static"].get("static", 0) >= 30
