@@ -23,12 +23,12 @@ holds 0.
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import xxhash
 
 #: Size of the small copy the scalar signals and the structure comparisons use (width, height). 64 px wide
 #: keeps character-sized structure while averaging away grain, dither and compression noise.
@@ -155,25 +155,26 @@ class _LastSignals:
     """The signals of the last thumb array :func:`compute_signals` saw: the curate job's shot detector and its
     vfx expert both read the signals of the same analysis window, so the second asks for free. A hit needs the
     very same array object (held here, so its id cannot be reused) with the same shape and the same bytes
-    (a CRC-32 of the pixels, ~50x cheaper than the signals), so an array changed in place is recomputed."""
+    (an XXH3-64 hash of the pixels: ~4x cheaper than a CRC-32, ~60x cheaper than the signals), so an array
+    changed in place is recomputed."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entry: tuple[np.ndarray, tuple[int, ...], int, FrameSignals] | None = None
 
     @staticmethod
-    def _crc(thumb: np.ndarray) -> int:
-        return zlib.crc32(memoryview(thumb).cast("B"))
+    def _checksum(thumb: np.ndarray) -> int:
+        return xxhash.xxh3_64_intdigest(memoryview(thumb).cast("B"))
 
     def get(self, thumb: np.ndarray) -> FrameSignals | None:
         with self._lock:
             entry = self._entry
         if entry is None or entry[0] is not thumb or entry[1] != thumb.shape:
             return None
-        return entry[3] if self._crc(thumb) == entry[2] else None
+        return entry[3] if self._checksum(thumb) == entry[2] else None
 
     def put(self, thumb: np.ndarray, signals: FrameSignals) -> None:
-        entry = (thumb, thumb.shape, self._crc(thumb), signals)
+        entry = (thumb, thumb.shape, self._checksum(thumb), signals)
         with self._lock:
             self._entry = entry
 
@@ -217,6 +218,24 @@ def compute_signals(thumb: np.ndarray, area: ActiveArea | None = None) -> FrameS
     return signals
 
 
+def _mean_colours(small_f: np.ndarray, from_uint8: bool) -> np.ndarray:
+    """``small_f.reshape(n, -1, 3).mean(axis=1)``: the mean RGB of each of the (n, h, w, 3) float32 pictures
+    (converted from uint8 when ``from_uint8``), as (n, 3).
+
+    Same floats, ~20x faster: numpy reduces the pixel axis with a strided inner loop over the 3 channels, one
+    matmul with a vector of ones does not. Every partial sum is a whole number below 2**24 (h * w * 255 with
+    the 64x36 small size), so any summation order gives the exact sum in float32; it is divided as
+    ``ndarray.mean`` divides it."""
+    n = len(small_f)
+    pixels = small_f.reshape(n, -1, 3)
+    if not from_uint8 or pixels.shape[1] * 255 >= 2**24:
+        return pixels.mean(axis=1)
+    sums = np.ones(pixels.shape[1], np.float32) @ pixels  # (n, 3)
+    # ndarray.mean: float32 sum / intp count, computed in float64 and cast back
+    np.true_divide(sums, np.intp(pixels.shape[1]), out=sums, casting="unsafe")
+    return sums
+
+
 def _compute_signals(thumb: np.ndarray, area: ActiveArea | None) -> FrameSignals:
     area = area if area is not None else find_active_area(thumb)
     crop = area.crop(thumb)
@@ -240,7 +259,7 @@ def _compute_signals(thumb: np.ndarray, area: ActiveArea | None) -> FrameSignals
     picture = flat_gray[:, ~overlay.ravel()]
     contrast = picture.std(axis=1) if picture.shape[1] else np.zeros(n, np.float32)
     white = (picture >= 215.0).mean(axis=1) if picture.shape[1] else np.zeros(n, np.float32)
-    colour = small_f.reshape(n, -1, 3).mean(axis=1)
+    colour = _mean_colours(small_f, small.dtype == np.uint8)
     hist = hsv_histograms(crop)
     hist_dist = np.zeros(n, np.float32)
     diff = np.zeros(n, np.float32)
