@@ -377,3 +377,26 @@ def test_semantic_duplicates_from_embeddings():
     assert r.decision("a").status == "kept"
     assert r.decision("a_noisy").duplicate_of == "a" and r.decision("a_noisy").kind == "semantic"
     assert r.decision("half").status == "kept" and r.decision("unrelated").status == "kept"
+
+
+def test_hashes_do_not_depend_on_the_blas_thread_count() -> None:
+    """OpenBLAS splits large products over its threads and the split changes their rounding: on 2 threads these
+    letterboxed frames got other weak bits and stds than on one (and the local runner inherits one BLAS thread
+    per core where Ray workers use one). hash_views pins one thread, so the count around it does not matter."""
+    from threadpoolctl import ThreadpoolController
+
+    from pipeline.dedupe.phash import hash_views
+    from pipeline.dedupe.picture import picture_box, picture_views
+
+    thumb = np.random.default_rng(3).integers(0, 256, (153, 72, 128, 3), dtype=np.uint8)
+    thumb[:, :9] = 0
+    thumb[:, -9:] = 0
+    cfg = DedupeConfig()
+    views = picture_views(picture_box(thumb), cfg.crop_aspects, cfg.crop_zooms, cfg.mirror)
+    controller = ThreadpoolController()
+    with controller.limit(limits=1, user_api="blas"):
+        one = hash_views(thumb, views)
+    with controller.limit(limits=2, user_api="blas"):
+        two = hash_views(thumb, views)
+    for name in ("luma", "chroma", "weak", "luma_std", "chroma_std"):
+        assert getattr(one, name).tobytes() == getattr(two, name).tobytes(), name

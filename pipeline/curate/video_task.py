@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipeline.blas_threads import one_blas_thread
 from pipeline.clips import ClipCutter, ClipEncoding, ClipSpan
 from pipeline.curate import staging
 from pipeline.curate.caption_pool import CaptionPool
@@ -207,8 +208,22 @@ def process_video(
 ) -> VideoResult:
     """Process one video into its staging folder and return what was found (also stored as ``result.pkl``);
     shots are captioned in this process, or by ``caption_pool``'s actors when given. ``spare``: idle CPUs of
-    this machine the clip encodes may borrow (the Ray runner's tasks)."""
-    out = Path(out)
+    this machine the clip encodes may borrow (the Ray runner's tasks).
+
+    numpy's BLAS runs on one thread throughout, as in a Ray worker (:mod:`pipeline.blas_threads`): the local
+    runner then computes the same floats, and its idle BLAS threads do not spin on the other cores."""
+    with one_blas_thread():
+        return _process_video(input_path, cfg, Path(out), video_id, caption_pool, spare)
+
+
+def _process_video(
+    input_path: str,
+    cfg: CurateConfig,
+    out: Path,
+    video_id: str | None,
+    caption_pool: CaptionPool | None,
+    spare: SpareCpus | None,
+) -> VideoResult:
     t_start = time.perf_counter()
     timings: Counter[str] = Counter()
     try:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.blas_threads import one_blas_thread
 from pipeline.dedupe.bits import pack_bits
 from pipeline.dedupe.picture import View
 
@@ -107,7 +108,13 @@ def _bits_from_coeffs(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hash_views(thumb: np.ndarray, views: list[View]) -> HashBatch:
-    """Hash every frame of ``thumb`` ``(N, h, w, 3)`` uint8 RGB in every view."""
+    """Hash every frame of ``thumb`` ``(N, h, w, 3)`` uint8 RGB in every view (BLAS on one thread: the matrix
+    products' rounding, and so some hash bits, would otherwise depend on the machine's core count)."""
+    with one_blas_thread():
+        return _hash_views(thumb, views)
+
+
+def _hash_views(thumb: np.ndarray, views: list[View]) -> HashBatch:
     n, height, width = thumb.shape[:3]
     v = len(views)
     out = HashBatch(
