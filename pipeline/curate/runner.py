@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.curate.config import CurateConfig
+from pipeline.malloc_tuning import keep_large_blocks
 from pipeline.spare_cpus import SpareCpus, default_folder
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def run_task(
         import cv2
 
         cv2.setNumThreads(max(1, cpus))
+        keep_large_blocks()  # a Ray worker: the job's own process
     spare = _spare_cpus(spare_cpus, cpus or 1)
     try:
         r = process_video(task.input_path, cfg, Path(out), task.video_id, caption_pool, spare)
