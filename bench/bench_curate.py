@@ -10,10 +10,10 @@ the workers; ``ru_maxrss`` alone would only see the driver. CPU seconds (user + 
 process tree) are printed too: on a shared, loaded machine the wall-clock ratio mostly measures the load, while
 "decode CPU / curate CPU" is the share of decode speed the job would reach on the same cores left to itself.
 
-``--repeat N`` (default 3) runs "ray-warm" N times, each right after its own plain decode of the same files, and
-prints each run's ratio to the decode measured just before it, then the median of those ratios: on a shared or virtual machine
-either speed can move by 10 % from one minute to the next, and one pair of runs can land on either side of
-a threshold.
+``--repeat N`` (default 3) runs "ray-warm" N times, each right after its own plain decode of the same files,
+and prints each run's ratio to the decode measured just before it, then the median of those ratios: on a
+shared or virtual machine either speed can move by 10 % from one minute to the next, and one pair of runs can
+land on either side of a threshold.
 
 ``--footage DIR --limit N``: the same measurement on N real videos of DIR instead of the synthetic set (the
 largest frames first, leaving out the known duplicates of ``DIR/duplicates.json``); the files are read in place,

@@ -10,26 +10,22 @@ so without this the local and the Ray runner could hash, and so dedupe, the same
 from __future__ import annotations
 
 import contextlib
-import threading
+import functools
 from collections.abc import Iterator
 from typing import Any
 
-_lock = threading.Lock()
-_controller: list[Any] = []  # the threadpoolctl controller, created on first use (it scans loaded libraries)
 
+@functools.cache
+def _controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries (made once: it scans the process's libraries)."""
+    from threadpoolctl import ThreadpoolController
 
-def _get_controller() -> Any:
-    with _lock:
-        if not _controller:
-            from threadpoolctl import ThreadpoolController
-
-            _controller.append(ThreadpoolController())
-        return _controller[0]
+    return ThreadpoolController()
 
 
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run the block with every BLAS library numpy (or anything else loaded) uses limited to one thread; the
     previous limits are restored after it (a few microseconds each way)."""
-    with _get_controller().limit(limits=1, user_api="blas"):
+    with _controller().limit(limits=1, user_api="blas"):
         yield

@@ -344,10 +344,10 @@ class ClipCutter:
     decode): the guess decides speed, never bytes.
     :meth:`cut` encodes a clip as soon as its span is final when all its frames are held (on up to ``threads``
     clips at a time, plus one per idle CPU ``spare`` lends: each clip is one single-threaded x264 stream, so its
-    bytes do not depend on the thread count), and :meth:`release_through` drops frames no later clip can use. Held frames never exceed
-    ``budget_bytes``: the oldest are evicted, and a clip missing an evicted frame is cut by :meth:`finish` in
-    one second front-to-back decode with the same frame conversion, so its bytes are the same either way.
-    Memory is thus bounded by the budget whatever the length of the video or of the analysis window.
+    bytes do not depend on the thread count), and :meth:`release_through` drops frames no later clip can use. Held
+    frames never exceed ``budget_bytes``: the oldest are evicted, and a clip missing an evicted frame is cut by
+    :meth:`finish` in one second front-to-back decode with the same frame conversion, so its bytes are the same
+    either way. Memory is thus bounded by the budget whatever the length of the video or of the analysis window.
     """
 
     def __init__(
