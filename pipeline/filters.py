@@ -70,7 +70,10 @@ class Condition:
 
     def holds(self, row: ShotScores) -> bool | None:
         """True / False, or None when the score is null."""
-        v = getattr(row, self.score)
+        return self.holds_for(getattr(row, self.score))
+
+    def holds_for(self, v: Any) -> bool | None:
+        """The condition on the score value ``v`` (None when ``v`` is null)."""
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return None
         op, t = self.op, self.value
@@ -321,6 +324,28 @@ def failed_rules(row: ShotScores, config: FilterConfig) -> list[Rule]:
         elif not ok:
             out.append(rule)
     return out
+
+
+def frame_size_caps(width: int, height: int) -> dict[str, int]:
+    """The largest value each size score of a shot can take in a ``width`` x ``height`` video: the active
+    picture lies inside the frame."""
+    return {"short_side_px": min(width, height), "active_width": width, "active_height": height}
+
+
+def rules_no_shot_can_pass(width: int, height: int, config: FilterConfig) -> list[Rule]:
+    """The rules every shot of a ``width`` x ``height`` video fails whatever its content, in config order: a
+    lower bound (``>=``, ``>``) on a size score that the frame size already keeps below it. A job can reject
+    such a video before decoding it. Empty in score-only mode, where nothing is dropped."""
+    if config.mode != "filter":
+        return []
+    caps = frame_size_caps(width, height)
+    return [
+        rule
+        for rule in config.rules
+        if rule.condition.score in caps
+        and rule.condition.op in (">=", ">")
+        and rule.condition.holds_for(caps[rule.condition.score]) is False
+    ]
 
 
 def assign_tier(row: ShotScores, config: FilterConfig) -> str | None:

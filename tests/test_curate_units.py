@@ -10,6 +10,7 @@ import pytest
 from pipeline.curate import CurateConfig
 from pipeline.curate.inputs import resolve_inputs
 from pipeline.curate.video_task import process_video
+from pipeline.filters import DEFAULT_CONFIG
 from pipeline.rebalance import axis_gini, gini, rebalance_weights
 from pipeline.shards import check_key, sample_key
 from tests.videos import write_video
@@ -28,6 +29,25 @@ def test_absurd_size_is_rejected_before_decoding(tmp_path: Path) -> None:
     assert r.video is not None and r.video.status == "rejected"
     assert [x.rule for x in r.rejections] == ["absurd_size"] and r.rejections[0].measured == 320 * 240
     assert r.frames_decoded == 0
+
+
+def test_a_video_no_shot_of_which_can_pass_the_filters_is_rejected_before_decoding(tmp_path: Path) -> None:
+    text = DEFAULT_CONFIG.read_text().replace("value: 240\n", "value: 300\n")
+    assert text != DEFAULT_CONFIG.read_text()
+    filters = tmp_path / "filters.yaml"
+    filters.write_text(text)
+    cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "filters": str(filters)})
+    r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out")
+    assert r.video is not None and r.video.status == "rejected" and r.frames_decoded == 0
+    [x] = r.rejections
+    assert (x.stage, x.subject, x.rule, x.measured, x.threshold) == ("probe", "video", "min_resolution", 240, ">= 300")
+    assert "320x240" in x.reason and "before decoding" in x.reason
+
+    scoring = tmp_path / "score_only.yaml"  # another name: a process caches a filter file by its path
+    scoring.write_text(text.replace("mode: filter", "mode: score-only"))
+    cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "filters": str(scoring)})
+    r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out2")
+    assert r.frames_decoded == 40 and not [x for x in r.rejections if x.stage == "probe"]
 
 
 def test_max_frames_uses_the_first_part_and_says_so(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pipeline.filters import (
     FilterConfigError,
     apply_filters,
     assign_tier,
+    rules_no_shot_can_pass,
     score_types,
     summarize,
 )
@@ -198,3 +199,22 @@ def test_load_errors_name_the_file(tmp_path):
     )
     cfg = FilterConfig.load(good)
     assert cfg.rule_names() == ["long"] and cfg.rules[0].condition.value == 3.0
+
+
+def test_rules_no_shot_can_pass_follow_from_the_frame_size():
+    default = FilterConfig.load()
+    assert [r.name for r in rules_no_shot_can_pass(480, 204, default)] == ["min_resolution"]
+    assert rules_no_shot_can_pass(640, 360, default) == []
+    assert rules_no_shot_can_pass(320, 240, default) == []  # the active picture may fill the frame: 240 >= 240
+    assert rules_no_shot_can_pass(480, 204, dataclasses.replace(default, mode="score-only")) == []
+    cfg = config(
+        """
+rules:
+  - {name: wide, score: active_width, op: ">", value: 500}
+  - {name: small_only, score: short_side_px, op: "<=", value: 100}
+  - {name: tall, score: active_height, op: ">=", value: 200}
+"""
+    )
+    # an upper bound can still be met by a shot whose active picture is smaller than the frame
+    assert [r.name for r in rules_no_shot_can_pass(480, 204, cfg)] == ["wide"]
+    assert [r.name for r in rules_no_shot_can_pass(500, 150, cfg)] == ["wide", "tall"]

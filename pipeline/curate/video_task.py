@@ -28,6 +28,7 @@ from pipeline.curate.caption_pool import CaptionPool
 from pipeline.curate.config import CurateConfig, DetectorSection
 from pipeline.decode import StreamInfo, VideoError, file_sha256, probe_with_rotation
 from pipeline.faults import crash_point
+from pipeline.filters import frame_size_caps, rules_no_shot_can_pass
 from pipeline.paths import text_path
 from pipeline.records import ClipRecord, RejectionRecord, ShotRecord, VideoRecord
 from pipeline.scores.record import ShotScores
@@ -119,9 +120,10 @@ def _reject(
     rule: str,
     reason: str,
     measured: float | None = None,
+    threshold: str | None = None,
 ) -> RejectionRecord:
     return RejectionRecord(
-        stage, subject, text_path(subject_id), text_path(path), rule, reason, measured, None
+        stage, subject, text_path(subject_id), text_path(path), rule, reason, measured, threshold
     )
 
 
@@ -241,10 +243,14 @@ def _process_video(
     stage_dir = staging.start_partial(out, video_id)
     crash_point("map.video_start")
 
-    def reject_video(rule: str, reason: str, measured: float | None = None) -> VideoResult:
+    def reject_video(
+        rule: str, reason: str, measured: float | None = None, threshold: str | None = None
+    ) -> VideoResult:
         if result.video is not None:
             result.video = dataclasses.replace(result.video, status="rejected")
-        result.rejections.append(_reject("probe", "video", video_id, input_path, rule, reason, measured))
+        result.rejections.append(
+            _reject("probe", "video", video_id, input_path, rule, reason, measured, threshold)
+        )
         result.timings = dict(timings)
         staging.commit(out, video_id, result)
         return result
@@ -272,6 +278,20 @@ def _process_video(
         return reject_video(
             "too_small", f"{info.width}x{info.height} is below limits.min_side", min(info.width, info.height)
         )
+    doomed = rules_no_shot_can_pass(info.width, info.height, _filters(cfg.filters))
+    if doomed:
+        # Decoding, detecting and scoring a video none of whose shots can be kept would only fill the
+        # rejections table; a 2-hour 240p upload is dropped here in milliseconds instead.
+        first = doomed[0]
+        cond = first.condition
+        cap = frame_size_caps(info.width, info.height)[cond.score]
+        reason = (
+            f"{first.reason or first.name}: {cond.score} is at most {cap} in {info.width}x{info.height} "
+            f"frames (keep when {cond.threshold}), so no shot can pass; rejected before decoding"
+        )
+        if len(doomed) > 1:
+            reason += "; also fails " + ", ".join(r.name for r in doomed[1:])
+        return reject_video(first.name, reason, float(cap), cond.threshold)
 
     from pipeline.curate.analyse import analyse_video
 
