@@ -51,6 +51,10 @@ class VideoRecord:
     has_audio: bool = col("whether the container holds an audio stream", default=False)
     variable_frame_rate: bool = col("true when frame durations are not constant", default=False)
     status: str = col("'ok' or 'rejected' (see the rejections table)", default="ok")
+    declared_duration_s: float | None = col(
+        "duration the container or stream declares, known before decoding (null when it declares none)",
+        default=None,
+    )
 
 
 @dataclass(frozen=True)

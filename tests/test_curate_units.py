@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -48,6 +49,33 @@ def test_a_video_no_shot_of_which_can_pass_the_filters_is_rejected_before_decodi
     cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "filters": str(scoring)})
     r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out2")
     assert r.frames_decoded == 40 and not [x for x in r.rejections if x.stage == "probe"]
+
+
+def test_the_funnel_counts_the_declared_seconds_of_a_video_rejected_before_decoding(tmp_path: Path) -> None:
+    from pipeline.curate import run_curate
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _video(folder, 48)  # 320x240: kept
+    rng = np.random.default_rng(1)
+    small = [rng.integers(0, 255, (200, 320, 3), dtype=np.uint8) for _ in range(72)]
+    write_video(folder / "small.mp4", small)  # short side 200 < the default min_resolution 240
+    out = tmp_path / "out"
+    run_curate([folder], out, CurateConfig.from_dict({"caption": {"enabled": False}}), runner="local")
+    videos = duckdb.sql(
+        f"SELECT path, status, frames, duration_s, declared_duration_s FROM '{out}/manifest/videos.parquet'"
+    ).fetchall()
+    by_name = {Path(v[0]).name: v[1:] for v in videos}
+    status, frames, decoded, declared = by_name["small.mp4"]
+    assert (status, frames, decoded) == ("rejected", 0, 0.0) and declared == pytest.approx(72 * 1001 / 24000, abs=0.05)
+    ok = by_name["v.mp4"]
+    assert ok[0] == "ok" and ok[2] == pytest.approx(48 * 1001 / 24000, abs=0.01)
+    [probe] = duckdb.sql(
+        f"SELECT items_in, kept, seconds_in, seconds_kept, reasons FROM '{out}/manifest/funnel.parquet' "
+        "WHERE stage = 'probe'"
+    ).fetchall()
+    assert probe[:2] == (2, 1) and probe[4] == "min_resolution=1"
+    assert probe[2] == pytest.approx(ok[2] + declared, abs=0.01) and probe[3] == pytest.approx(ok[2], abs=0.01)
 
 
 def test_max_frames_uses_the_first_part_and_says_so(tmp_path: Path) -> None:

@@ -257,7 +257,12 @@ def _funnel(
     rejections: Sequence[RejectionRecord],
 ) -> list[FunnelRow]:
     ok_videos = [r.video for r in results if r.video is not None and r.video.status == "ok"]
-    seconds_all = sum(r.video.duration_s for r in results if r.video is not None)
+    # a video rejected before decoding counts the seconds its container declares
+    seconds_all = sum(
+        r.video.duration_s if r.video.frames else r.video.declared_duration_s or 0.0
+        for r in results
+        if r.video is not None
+    )
     inp = FunnelStage("input", "video", inputs_total, inputs_total - len(input_rejections))
     inp.reasons.update(x.rule for x in input_rejections)
     probe = FunnelStage(

@@ -144,6 +144,7 @@ def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Str
         pix_fmt=info.pix_fmt,
         has_audio=info.has_audio,
         rotation=rotation,
+        declared_duration_s=info.declared_duration_s,
     )
     return record, info
 
