@@ -205,7 +205,8 @@ def test_rules_no_shot_can_pass_follow_from_the_frame_size():
     default = FilterConfig.load()
     assert [r.name for r in rules_no_shot_can_pass(480, 204, default)] == ["min_resolution"]
     assert rules_no_shot_can_pass(640, 360, default) == []
-    assert rules_no_shot_can_pass(320, 240, default) == []  # the active picture may fill the frame: 240 >= 240
+    # the active picture may fill the frame: 240 >= 240
+    assert rules_no_shot_can_pass(320, 240, default) == []
     assert rules_no_shot_can_pass(480, 204, dataclasses.replace(default, mode="score-only")) == []
     cfg = config(
         """
