@@ -146,13 +146,16 @@ def test_x264_params_are_checked_and_can_be_turned_off() -> None:
 
 def test_detector_precision_reaches_the_transnet_of_the_task() -> None:
     from pipeline.curate import CurateConfigError
-    from pipeline.curate.config import DetectorSection
+    from pipeline.curate.config import DETECTOR_PRECISIONS, DetectorSection
     from pipeline.curate.video_task import _detector
+    from pipeline.shots.transnet import PRECISIONS
 
+    assert DETECTOR_PRECISIONS == PRECISIONS
     assert CurateConfig().detector.precision == "auto"
     section = CurateConfig.from_dict({"detector": {"precision": "fp32"}}).detector
     assert _detector(section).model.precision == "fp32"
     assert _detector(DetectorSection(precision="bf16")).model.precision == "bf16"
+    assert _detector(DetectorSection(precision="int8")).model.precision == "int8"
     assert _detector(DetectorSection(backend="pyscenedetect-content")).name == "pyscenedetect-content"
     with pytest.raises(CurateConfigError, match="detector.precision"):
         CurateConfig.from_dict({"detector": {"precision": "fp16"}})

@@ -21,6 +21,7 @@ from pipeline.shots.base import ShotBoundaries
 from pipeline.shots.evaluate import BoundaryScore, score_boundaries
 from pipeline.shots.signals import compute_signals, find_active_area, structure_similarity
 from pipeline.shots.transnet import TransNetPredictions, TransNetV2Model, window_count
+from pipeline.shots.transnet_int8 import cpu_flags_have_vnni, int8_ops_available, quantize_activation
 from tests.videos import write_video
 
 W, H = 160, 90
@@ -489,9 +490,70 @@ def test_bf16_predictions_stay_close_to_fp32_and_keep_the_window_grid(videos):
             np.testing.assert_array_equal(part.many[sl], bf16.many[sl])
 
 
+@pytest.mark.skipif(not int8_ops_available(), reason="this PyTorch has no oneDNN int8 convolution")
+def test_int8_predictions_stay_close_to_fp32_and_keep_the_window_grid(videos):
+    """int8 spatial convolutions (forced here, so they run without VNNI too, only slower) move the
+    probabilities by a little, keep the cut's peak, and give exactly the full run's values on a subset of
+    windows, whatever the batch: each window's activation scales are its own."""
+    tiny = np.concatenate([videos["cut"].tiny, videos["dissolve"].tiny])
+    fp32 = TransNetV2Model(precision="fp32").predict(tiny)
+    model = TransNetV2Model(precision="int8")
+    int8 = model.predict(tiny)
+    assert model.precision == "int8"
+    assert int8.single.dtype == np.float32 and int8.single.shape == fp32.single.shape
+    assert not np.array_equal(int8.single, fp32.single)  # the arithmetic did change
+    np.testing.assert_allclose(int8.single, fp32.single, atol=0.05)
+    np.testing.assert_allclose(int8.many, fp32.many, atol=0.05)
+    assert int(np.argmax(int8.single[: len(videos["cut"])])) == CUT_AT["cut"] - 1
+    windows = [1, 3]
+    for batch in (1, 2, 3):
+        part = TransNetV2Model(precision="int8", batch_windows=batch).predict(tiny, windows)
+        for k in windows:
+            sl = slice(k * 50, min(len(tiny), k * 50 + 50))
+            np.testing.assert_array_equal(part.single[sl], int8.single[sl])
+            np.testing.assert_array_equal(part.many[sl], int8.many[sl])
+
+
+def test_activations_quantize_to_their_own_maximum():
+    x = torch.tensor([[0.0, 0.5, 1.0], [2.0, 3.99, 4.0]]).reshape(1, 2, 1, 3)
+    q, scale = quantize_activation(x)
+    assert q.dtype == torch.uint8 and scale == pytest.approx(4.0 / 255)
+    assert q.flatten().tolist() == [0, 32, 64, 128, 254, 255]
+    assert float((q.float() * scale - x).abs().max()) <= scale / 2 + 1e-6
+    cl = torch.rand(3, 4, 5, 6).contiguous(memory_format=torch.channels_last)
+    assert quantize_activation(cl)[0].is_contiguous(memory_format=torch.channels_last)
+    zeros, one = quantize_activation(torch.zeros(2, 3))
+    assert one == 1.0 and not zeros.any()
+
+
+def test_int8_that_cannot_run_falls_back_and_says_so(monkeypatch, caplog, videos):
+    import pipeline.shots.transnet as transnet
+    from pipeline.shots.transnet_int8 import Int8Unavailable
+
+    def unavailable(folded, dtype):
+        raise Int8Unavailable("no int8 here (test)")
+
+    monkeypatch.setattr(transnet, "build_int8", unavailable)
+    monkeypatch.setattr(TransNetV2Model, "_int8_cache", {})
+    monkeypatch.setattr(transnet, "native_bf16", lambda device: False)
+    model = TransNetV2Model(precision="int8")
+    with caplog.at_level("WARNING", logger="pipeline.shots.transnet"):
+        got = model.predict(videos["cut"].tiny)
+    assert model.precision == "fp32" and "no int8 here (test)" in caplog.text
+    want = TransNetV2Model(precision="fp32").predict(videos["cut"].tiny)
+    np.testing.assert_array_equal(got.single, want.single)
+
+
 def test_auto_precision_follows_the_hardware(monkeypatch):
     import pipeline.shots.transnet as transnet
 
+    monkeypatch.setattr(transnet, "native_int8", lambda: True)
+    assert transnet.resolve_precision("auto", "cpu") == "int8"
+    assert AnimeShotDetector().model.precision == "int8"
+    assert transnet.resolve_precision("auto", "cuda") != "int8"  # int8 is for CPUs
+    with pytest.raises(ValueError, match="CPU only"):
+        transnet.resolve_precision("int8", "cuda")
+    monkeypatch.setattr(transnet, "native_int8", lambda: False)
     monkeypatch.setattr(transnet, "native_bf16", lambda device: True)
     assert transnet.resolve_precision("auto", "cpu") == "bf16"
     assert AnimeShotDetector().model.precision == "bf16"
@@ -499,10 +561,18 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     monkeypatch.setattr(transnet, "native_bf16", lambda device: False)
     assert transnet.resolve_precision("auto", "cpu") == "fp32"
     assert transnet.resolve_precision("bf16", "cpu") == "bf16"  # forced: emulated where not native
-    with pytest.raises(ValueError, match="choose from auto, fp32, bf16"):
+    with pytest.raises(ValueError, match="choose from auto, fp32, bf16, int8"):
         transnet.resolve_precision("fp16", "cpu")
     with pytest.raises(ValueError, match="precision 'half'"):
         AnimeShotConfig(precision="half")
+
+
+def test_cpu_int8_support_is_read_from_the_cpu_flags():
+    assert cpu_flags_have_vnni("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert cpu_flags_have_vnni("flags : fpu avx2 avx_vnni\n")
+    assert cpu_flags_have_vnni("flags : fpu avx512f amx_int8 amx_tile\n")
+    assert not cpu_flags_have_vnni("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    assert not cpu_flags_have_vnni("")
 
 
 def test_cpu_bf16_support_is_read_from_the_cpu_flags():

@@ -212,10 +212,12 @@ class AnimeShotConfig:
     #: Windows per network call: batching saves no CPU time here (the convolutions run at GEMM speed either
     #: way) and each window holds ~65 MB of activations.
     batch_windows: int = 2
-    #: TransNet arithmetic: "auto" runs its convolutions under bfloat16 autocast where the device has native
-    #: bf16 (AVX512-BF16 / AMX CPUs, recent GPUs; ~2.2x faster on CPU) and fp32 elsewhere; "fp32" everywhere,
-    #: so boundaries do not depend on whether a machine has bf16. bf16 moves TransNet's probabilities by
-    #: <= 0.017 and changed no boundary of 48 development and synthetic videos (docs/benchmarks.md, "Session 12").
+    #: TransNet arithmetic: "auto" runs its spatial convolutions in int8 on a CPU with VNNI (~1.25x faster
+    #: windows than bf16), else its convolutions under bfloat16 autocast where the device has native bf16
+    #: (AVX512-BF16 / AMX CPUs, recent GPUs; ~2x faster than fp32 on CPU), else fp32; "fp32" everywhere, so
+    #: boundaries do not depend on the machine. Over 49 development and synthetic videos, bf16 moved
+    #: TransNet's probabilities by <= 0.035 and int8 by <= 0.046 from fp32, and neither changed a boundary
+    #: (docs/benchmarks.md, "Session 14").
     precision: str = "auto"
 
     def __post_init__(self) -> None:
