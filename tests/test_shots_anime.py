@@ -470,48 +470,39 @@ def test_folded_and_packaged_predictions_agree(videos):
     assert int(np.argmax(folded.single)) == CUT_AT["cut"] - 1  # the cut's peak: on the shot's last frame
 
 
-def test_bf16_predictions_stay_close_to_fp32_and_keep_the_window_grid(videos):
-    """bfloat16 TransNet (forced here, so it runs on any CPU) moves the probabilities by a little, keeps the
-    cut's peak, and still gives exactly the full run's values on a subset of windows, whatever the batch."""
+@pytest.mark.parametrize(
+    ("precision", "atol"),
+    [
+        ("bf16", 0.03),
+        pytest.param(
+            "int8",
+            0.05,
+            marks=pytest.mark.skipif(not int8_ops_available(), reason="no oneDNN int8 convolution here"),
+        ),
+    ],
+)
+def test_reduced_precision_stays_close_to_fp32_and_keeps_the_window_grid(videos, precision, atol):
+    """bfloat16 TransNet, or its int8 spatial convolutions (forced here, so they run on any CPU, only slower
+    without native support), move the probabilities by a little, keep the cut's peak, and still give exactly
+    the full run's values on a subset of windows, whatever the batch (int8: each window's activation scales
+    are its own)."""
     tiny = np.concatenate([videos["cut"].tiny, videos["dissolve"].tiny])
     fp32 = TransNetV2Model(precision="fp32").predict(tiny)
-    bf16 = TransNetV2Model(precision="bf16").predict(tiny)
-    assert bf16.single.dtype == np.float32 and bf16.single.shape == fp32.single.shape
-    assert not np.array_equal(bf16.single, fp32.single)  # the arithmetic did change
-    np.testing.assert_allclose(bf16.single, fp32.single, atol=0.03)
-    np.testing.assert_allclose(bf16.many, fp32.many, atol=0.03)
-    assert int(np.argmax(bf16.single[: len(videos["cut"])])) == CUT_AT["cut"] - 1
+    model = TransNetV2Model(precision=precision)
+    low = model.predict(tiny)
+    assert model.precision == precision
+    assert low.single.dtype == np.float32 and low.single.shape == fp32.single.shape
+    assert not np.array_equal(low.single, fp32.single)  # the arithmetic did change
+    np.testing.assert_allclose(low.single, fp32.single, atol=atol)
+    np.testing.assert_allclose(low.many, fp32.many, atol=atol)
+    assert int(np.argmax(low.single[: len(videos["cut"])])) == CUT_AT["cut"] - 1
     windows = [1, 3]
     for batch in (1, 2, 3):
-        part = TransNetV2Model(precision="bf16", batch_windows=batch).predict(tiny, windows)
+        part = TransNetV2Model(precision=precision, batch_windows=batch).predict(tiny, windows)
         for k in windows:
             sl = slice(k * 50, min(len(tiny), k * 50 + 50))
-            np.testing.assert_array_equal(part.single[sl], bf16.single[sl])
-            np.testing.assert_array_equal(part.many[sl], bf16.many[sl])
-
-
-@pytest.mark.skipif(not int8_ops_available(), reason="this PyTorch has no oneDNN int8 convolution")
-def test_int8_predictions_stay_close_to_fp32_and_keep_the_window_grid(videos):
-    """int8 spatial convolutions (forced here, so they run without VNNI too, only slower) move the
-    probabilities by a little, keep the cut's peak, and give exactly the full run's values on a subset of
-    windows, whatever the batch: each window's activation scales are its own."""
-    tiny = np.concatenate([videos["cut"].tiny, videos["dissolve"].tiny])
-    fp32 = TransNetV2Model(precision="fp32").predict(tiny)
-    model = TransNetV2Model(precision="int8")
-    int8 = model.predict(tiny)
-    assert model.precision == "int8"
-    assert int8.single.dtype == np.float32 and int8.single.shape == fp32.single.shape
-    assert not np.array_equal(int8.single, fp32.single)  # the arithmetic did change
-    np.testing.assert_allclose(int8.single, fp32.single, atol=0.05)
-    np.testing.assert_allclose(int8.many, fp32.many, atol=0.05)
-    assert int(np.argmax(int8.single[: len(videos["cut"])])) == CUT_AT["cut"] - 1
-    windows = [1, 3]
-    for batch in (1, 2, 3):
-        part = TransNetV2Model(precision="int8", batch_windows=batch).predict(tiny, windows)
-        for k in windows:
-            sl = slice(k * 50, min(len(tiny), k * 50 + 50))
-            np.testing.assert_array_equal(part.single[sl], int8.single[sl])
-            np.testing.assert_array_equal(part.many[sl], int8.many[sl])
+            np.testing.assert_array_equal(part.single[sl], low.single[sl])
+            np.testing.assert_array_equal(part.many[sl], low.many[sl])
 
 
 def test_activations_quantize_to_their_own_maximum():
