@@ -517,6 +517,26 @@ def test_activations_quantize_to_their_own_maximum():
     assert one == 1.0 and not zeros.any()
 
 
+@pytest.mark.skipif(not int8_ops_available(), reason="no oneDNN int8 convolution here")
+def test_int8_is_checked_against_fp32_before_use(monkeypatch):
+    from pipeline.shots import transnet_int8
+    from pipeline.shots.transnet_int8 import Int8Unavailable, build_int8
+
+    folded = TransNetV2Model(precision="fp32").runner
+    assert build_int8(folded, torch.float32).stacks  # the op computes what it should here
+    right = transnet_int8._Int8SpatialConv.__call__
+
+    def wrong(self, x, scale):
+        return 1.5 * right(self, x, scale)
+
+    monkeypatch.setattr(transnet_int8._Int8SpatialConv, "__call__", wrong)
+    with pytest.raises(Int8Unavailable, match="disagrees with fp32"):
+        build_int8(folded, torch.float32)
+    monkeypatch.setattr(transnet_int8, "int8_ops_available", lambda: False)
+    with pytest.raises(Int8Unavailable, match="no oneDNN int8 convolution"):
+        build_int8(folded, torch.float32)
+
+
 def test_int8_that_cannot_run_falls_back_and_says_so(monkeypatch, caplog, videos):
     import pipeline.shots.transnet as transnet
     from pipeline.shots.transnet_int8 import Int8Unavailable
