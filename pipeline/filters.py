@@ -332,11 +332,14 @@ def frame_size_caps(width: int, height: int) -> dict[str, int]:
     return {"short_side_px": min(width, height), "active_width": width, "active_height": height}
 
 
-def rules_no_shot_can_pass(width: int, height: int, config: FilterConfig) -> list[Rule]:
+def rules_no_shot_can_pass(
+    width: int, height: int, config: FilterConfig, mode: str | None = None
+) -> list[Rule]:
     """The rules every shot of a ``width`` x ``height`` video fails whatever its content, in config order: a
     lower bound (``>=``, ``>``) on a size score that the frame size already keeps below it. A job can reject
-    such a video before decoding it. Empty in score-only mode, where nothing is dropped."""
-    if config.mode != "filter":
+    such a video before decoding it. Empty in score-only mode (``mode``, default the config's own, as in
+    :func:`apply_filters`), where nothing is dropped."""
+    if (mode or config.mode) != "filter":
         return []
     caps = frame_size_caps(width, height)
     return [

@@ -50,6 +50,12 @@ def test_a_video_no_shot_of_which_can_pass_the_filters_is_rejected_before_decodi
     cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "filters": str(scoring)})
     r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out2")
     assert r.frames_decoded == 40 and not [x for x in r.rejections if x.stage == "probe"]
+    # the curate config's mode overrides the filter file's
+    cfg = CurateConfig.from_dict(
+        {"caption": {"enabled": False}, "filters": str(filters), "mode": "score-only"}
+    )
+    r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out3")
+    assert r.frames_decoded == 40 and not [x for x in r.rejections if x.stage == "probe"]
 
 
 def test_the_funnel_counts_the_declared_seconds_of_a_video_rejected_before_decoding(tmp_path: Path) -> None:

@@ -208,6 +208,7 @@ def test_rules_no_shot_can_pass_follow_from_the_frame_size():
     # the active picture may fill the frame: 240 >= 240
     assert rules_no_shot_can_pass(320, 240, default) == []
     assert rules_no_shot_can_pass(480, 204, dataclasses.replace(default, mode="score-only")) == []
+    assert rules_no_shot_can_pass(480, 204, default, mode="score-only") == []
     cfg = config(
         """
 rules:

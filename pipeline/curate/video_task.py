@@ -279,7 +279,7 @@ def _process_video(
         return reject_video(
             "too_small", f"{info.width}x{info.height} is below limits.min_side", min(info.width, info.height)
         )
-    doomed = rules_no_shot_can_pass(info.width, info.height, _filters(cfg.filters))
+    doomed = rules_no_shot_can_pass(info.width, info.height, _filters(cfg.filters), cfg.mode)
     if doomed:
         # Decoding, detecting and scoring a video none of whose shots can be kept would only fill the
         # rejections table; a 2-hour 240p upload is dropped here in milliseconds instead.
