@@ -246,3 +246,39 @@ def test_videos_are_scheduled_largest_first_and_ties_keep_their_order(tmp_path: 
     # a file that vanished since it was listed goes last, not an error
     tasks.append(VideoTask(str(tmp_path / "gone"), "gone"))
     assert [t.video_id for t in largest_first(tasks)] == ["b", "d", "a", "c", "gone"]
+
+
+def test_the_detector_runs_where_the_config_says_and_a_gpu_it_cannot_see_stops_the_job_first(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    from pipeline.curate import CurateConfigError, run_curate
+    from pipeline.curate.runner import EnvironmentFailure, check_detector_device
+    from pipeline.curate.video_task import _detector
+
+    assert CurateConfig().detector.device == "cpu"
+    gpu = CurateConfig.from_dict({"detector": {"device": "cuda:1"}})
+    detector = _detector(gpu.detector)
+    assert detector.config.device == "cuda:1" and detector.model.device == "cuda:1"
+    assert detector.model.precision in ("bf16", "fp32")  # auto on a GPU: never int8
+    for bad, where in [
+        ({"device": "gpu"}, "detector.device"),
+        ({"device": "cuda", "precision": "int8"}, "int8"),
+    ]:
+        with pytest.raises(CurateConfigError, match=where):
+            CurateConfig.from_dict({"detector": bad})
+
+    # Ray tasks asking for no GPU would see none: refused before Ray starts or any video is read
+    with pytest.raises(EnvironmentFailure, match="ray.gpus_per_video"):
+        check_detector_device(gpu, 0.0)
+    check_detector_device(gpu, 0.25)
+    check_detector_device(CurateConfig(), 0.0)
+    if not torch.cuda.is_available():
+        folder = tmp_path / "in"
+        folder.mkdir()
+        _video(folder)
+        with pytest.raises(EnvironmentFailure, match="no CUDA GPU"):
+            run_curate([folder], tmp_path / "out", gpu, runner="local")
+        with pytest.raises(EnvironmentFailure, match="ray.gpus_per_video"):
+            run_curate([folder], tmp_path / "out2", gpu, runner="ray")

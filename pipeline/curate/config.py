@@ -33,6 +33,9 @@ class DetectorSection:
     #: (~2x faster than fp32), else fp32; "fp32" everywhere, so boundaries do not depend on the machine;
     #: "bf16" / "int8" force those.
     precision: str = "auto"
+    #: Where TransNet runs: "cpu", or "cuda" / "cuda:N" for a GPU (on Ray the video tasks then need
+    #: ``ray.gpus_per_video`` > 0, e.g. 0.25 to share one GPU between four tasks).
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,10 @@ def _check(cfg: CurateConfig, source: str) -> None:
     if cfg.detector.precision not in DETECTOR_PRECISIONS:
         choices = ", ".join(DETECTOR_PRECISIONS)
         raise bad("detector.precision", f"{cfg.detector.precision!r}; choose from {choices}")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.detector.device):
+        raise bad("detector.device", f"{cfg.detector.device!r}; choose cpu, cuda or cuda:N")
+    if cfg.detector.device != "cpu" and cfg.detector.precision == "int8":
+        raise bad("detector.precision", "int8 runs on the CPU only; use auto, bf16 or fp32 on a GPU")
     if cfg.mode not in (None, "filter", "score-only"):
         raise bad("mode", f"{cfg.mode!r}; choose filter or score-only")
     if cfg.analysis.window_frames < 64:

@@ -143,6 +143,28 @@ def _spare_cpus(per_node: dict[str, int] | None, cpus: int) -> SpareCpus | None:
     return spare
 
 
+def check_detector_device(cfg: CurateConfig, gpus_per_task: float | None) -> None:
+    """EnvironmentFailure before any video when the shot detector is set to a GPU its tasks would not see:
+    ``gpus_per_task`` is what each Ray task asks for, None for this process (the local runner)."""
+    device = cfg.detector.device
+    if device == "cpu" or cfg.detector.backend != "transnet":
+        return
+    if gpus_per_task is not None:
+        if gpus_per_task <= 0:
+            raise EnvironmentFailure(
+                f"detector.device = {device} but ray.gpus_per_video = {gpus_per_task}: the video tasks would "
+                "see no GPU; set ray.gpus_per_video (e.g. 0.25 to share a GPU between four tasks) or "
+                "detector.device: cpu"
+            )
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise EnvironmentFailure(
+            f"detector.device = {device} but PyTorch sees no CUDA GPU in this process; set detector.device: cpu"
+        )
+
+
 class LocalRunner:
     """Runs tasks one after another in this process (debugging, tests, single-core machines)."""
 
@@ -155,6 +177,8 @@ class LocalRunner:
         out: Path,
         on_done: Callable[[VideoTask, Outcome], None],
     ) -> None:
+        if tasks:
+            check_detector_device(cfg, None)
         for task in tasks:
             try:
                 outcome: Outcome = run_task(task, cfg, str(out))
@@ -206,6 +230,7 @@ class RayRunner:
     ) -> None:
         if not tasks:
             return
+        check_detector_device(cfg, cfg.ray.gpus_per_video)
         ray = self._init()
 
         rc = cfg.ray

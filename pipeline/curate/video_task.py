@@ -84,7 +84,7 @@ def _detector(section: DetectorSection) -> Any:
     from pipeline.shots.registry import get_detector
 
     if section.backend == "transnet":
-        return get_detector(section.backend, precision=section.precision)
+        return get_detector(section.backend, precision=section.precision, device=section.device)
     return get_detector(section.backend)
 
 
