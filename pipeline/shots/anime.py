@@ -216,7 +216,7 @@ class AnimeShotConfig:
     #: windows than bf16), else its convolutions under bfloat16 autocast where the device has native bf16
     #: (AVX512-BF16 / AMX CPUs, recent GPUs; ~2x faster than fp32 on CPU), else fp32; "fp32" everywhere, so
     #: boundaries do not depend on the machine. Over 49 development and synthetic videos, bf16 moved
-    #: TransNet's probabilities by <= 0.035 and int8 by <= 0.046 from fp32, and neither changed a boundary
+    #: TransNet's probabilities by <= 0.035 and int8 by <= 0.045 from fp32, and neither changed a boundary
     #: (docs/benchmarks.md, "Session 14").
     precision: str = "auto"
 

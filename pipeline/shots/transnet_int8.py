@@ -16,7 +16,7 @@ AVX-VNNI or AMX-INT8) oneDNN's uint8 x int8 convolution does the same arithmetic
 Activations stay channels-last throughout, so a window needs no layout conversion between the layers.
 
 On the 49 development and synthetic videos of ``docs/benchmarks.md`` ("Session 14") TransNet's probabilities
-move by at most 0.046 from fp32 (bf16: 0.035), and no boundary of the shot detector changed, gated or run on
+move by at most 0.045 from fp32 (bf16: 0.035), and no boundary of the shot detector changed, gated or run on
 every window; a window costs ~0.16 s of CPU instead of ~0.20 s (bf16) or ~0.39 s (fp32).
 
 The convolution is oneDNN's ``qconv2d_pointwise`` (the op PyTorch's own x86 int8 inference lowers to).
