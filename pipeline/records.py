@@ -55,6 +55,11 @@ class VideoRecord:
         "duration the container or stream declares, known before decoding (null when it declares none)",
         default=None,
     )
+    shot_detector: str | None = col(
+        "the shot detector as it ran on this video, with TransNet's arithmetic and device, e.g. "
+        "'transnet:int8:cpu' (null when the video was rejected before detection)",
+        default=None,
+    )
 
 
 @dataclass(frozen=True)

@@ -282,3 +282,28 @@ def test_the_detector_runs_where_the_config_says_and_a_gpu_it_cannot_see_stops_t
             run_curate([folder], tmp_path / "out", gpu, runner="local")
         with pytest.raises(EnvironmentFailure, match="ray.gpus_per_video"):
             run_curate([folder], tmp_path / "out2", gpu, runner="ray")
+
+
+def test_each_video_records_the_detector_arithmetic_and_a_mixture_is_reported(tmp_path: Path) -> None:
+    import dataclasses
+
+    from pipeline.curate.reduce import mixed_detectors
+    from pipeline.curate.video_task import _detector, detector_description
+
+    cfg = CurateConfig.from_dict({"caption": {"enabled": False}, "detector": {"precision": "fp32"}})
+    r = process_video(str(_video(tmp_path)), cfg, tmp_path / "out")
+    assert r.video is not None and r.video.shot_detector == "transnet:fp32:cpu"
+    auto = _detector(CurateConfig().detector)
+    assert detector_description(auto) == f"transnet:{auto.model.precision}:cpu"
+    content = CurateConfig.from_dict({"detector": {"backend": "pyscenedetect-content"}}).detector
+    assert detector_description(_detector(content)) == "pyscenedetect-content"
+
+    same = [
+        r.video,
+        dataclasses.replace(r.video, video_id="b" * 64),
+        dataclasses.replace(r.video, shot_detector=None),
+    ]
+    assert mixed_detectors(same) is None
+    mixed = mixed_detectors([*same, dataclasses.replace(r.video, shot_detector="transnet:int8:cpu")])
+    assert mixed is not None and "transnet:fp32:cpu on 2" in mixed and "transnet:int8:cpu on 1" in mixed
+    assert "detector.precision: fp32" in mixed

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def mixed_detectors(videos: Sequence[VideoRecord]) -> str | None:
+    """A warning when the videos of one output were split by different shot detector arithmetic (a run
+    resumed after an upgrade or on another machine, or a cluster of mixed CPUs under ``precision: auto``),
+    None when they all ran the same way."""
+    kinds = Counter(v.shot_detector for v in videos if v.shot_detector is not None)
+    if len(kinds) < 2:
+        return None
+    split = ", ".join(f"{kind} on {n}" for kind, n in sorted(kinds.items()))
+    return (
+        f"the videos of this output were split into shots by different detector arithmetic ({split}); "
+        "boundaries can differ between them. Set detector.precision: fp32 for machine-independent "
+        "boundaries, and --restart to redo the others"
+    )
+
+
 def reduce_results(
     out: Path,
     results: Sequence[VideoResult],
@@ -86,6 +102,9 @@ def reduce_results(
     vocab = tax.vocab
     results = sorted(results, key=lambda r: (r.video.video_id if r.video else "", r.input_path))
     videos: list[VideoRecord] = [r.video for r in results if r.video is not None]
+    mixed = mixed_detectors(videos)
+    if mixed:
+        log.warning(mixed)
     shots: list[ShotRecord] = [s for r in results for s in r.shots]
     scores: list[ShotScores] = [s for r in results for s in r.scores]
     rejections: list[RejectionRecord] = list(input_rejections) + [x for r in results for x in r.rejections]

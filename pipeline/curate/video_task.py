@@ -88,6 +88,16 @@ def _detector(section: DetectorSection) -> Any:
     return get_detector(section.backend)
 
 
+def detector_description(detector: Any) -> str:
+    """``name[:arithmetic:device]`` of a shot detector as it runs in this process: TransNet's arithmetic is
+    machine-dependent under ``precision: auto`` (int8, bf16 or fp32), and boundaries can differ with it."""
+    model = getattr(detector, "model", None)
+    if model is None or not hasattr(model, "precision"):
+        return str(detector.name)
+    _ = model.runner  # built once per process: an int8 network that cannot run falls back here, not later
+    return f"{detector.name}:{model.precision}:{model.device}"
+
+
 @lru_cache(maxsize=2)
 def _filters(path: str | None) -> Any:
     from pipeline.filters import FilterConfig
@@ -331,6 +341,7 @@ def _process_video(
         frames=analysis.frames,
         duration_s=analysis.seconds,
         variable_frame_rate=analysis.variable_frame_rate,
+        shot_detector=detector_description(_detector(cfg.detector)),
     )
     result.shots, result.scores = analysis.shots, analysis.scores
     result.rejections.extend(analysis.rejections)
