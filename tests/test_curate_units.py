@@ -298,12 +298,12 @@ def test_each_video_records_the_detector_arithmetic_and_a_mixture_is_reported(tm
     content = CurateConfig.from_dict({"detector": {"backend": "pyscenedetect-content"}}).detector
     assert detector_description(_detector(content)) == "pyscenedetect-content"
 
-    same = [
-        r.video,
-        dataclasses.replace(r.video, video_id="b" * 64),
-        dataclasses.replace(r.video, shot_detector=None),
-    ]
+    rejected_before_detection = dataclasses.replace(r.video, shot_detector=None, frames=0)
+    same = [r.video, dataclasses.replace(r.video, video_id="b" * 64), rejected_before_detection]
     assert mixed_detectors(same) is None
     mixed = mixed_detectors([*same, dataclasses.replace(r.video, shot_detector="transnet:int8:cpu")])
     assert mixed is not None and "transnet:fp32:cpu on 2" in mixed and "transnet:int8:cpu on 1" in mixed
     assert "detector.precision: fp32" in mixed
+    # a video staged by an AniCurate that did not record the arithmetic yet (resumed after an upgrade)
+    older = mixed_detectors([*same, dataclasses.replace(r.video, shot_detector=None)])
+    assert older is not None and "not recorded" in older

@@ -74,7 +74,9 @@ def mixed_detectors(videos: Sequence[VideoRecord]) -> str | None:
     """A warning when the videos of one output were split by different shot detector arithmetic (a run
     resumed after an upgrade or on another machine, or a cluster of mixed CPUs under ``precision: auto``),
     None when they all ran the same way."""
-    kinds = Counter(v.shot_detector for v in videos if v.shot_detector is not None)
+    kinds = Counter(
+        v.shot_detector or "not recorded (an AniCurate before this column)" for v in videos if v.frames > 0
+    )
     if len(kinds) < 2:
         return None
     split = ", ".join(f"{kind} on {n}" for kind, n in sorted(kinds.items()))
