@@ -366,14 +366,31 @@ def _measured(value: Any) -> float | None:
     return None
 
 
+def _failure_text(failed: Sequence[Rule], measured: str) -> str:
+    """ "<why>: <measured> (keep when <threshold>)[; also fails <other rules>]" for the first failed rule."""
+    first = failed[0]
+    cond = first.condition
+    what = first.reason or f"{cond.score} must be {_OP_WORDS[cond.op]} {cond.threshold.split(' ', 1)[1]}"
+    text = f"{what}: {measured} (keep when {cond.threshold})"
+    if len(failed) > 1:
+        text += "; also fails " + ", ".join(r.name for r in failed[1:])
+    return text
+
+
+def reason_no_shot_can_pass(failed: Sequence[Rule], width: int, height: int) -> str:
+    """The rejection reason of a video that :func:`rules_no_shot_can_pass` gave ``failed``."""
+    score = failed[0].condition.score
+    cap = frame_size_caps(width, height)[score]
+    return _failure_text(failed, f"{score} is at most {cap} in {width}x{height} frames") + (
+        "; no shot can pass, so the video is rejected before decoding"
+    )
+
+
 def rejection_for(row: ShotScores, failed: Sequence[Rule]) -> RejectionRecord:
     first = failed[0]
     cond = first.condition
     value = getattr(row, cond.score)
-    what = first.reason or f"{cond.score} must be {_OP_WORDS[cond.op]} {cond.threshold.split(' ', 1)[1]}"
-    reason = f"{what}: {cond.score} = {value!r} (keep when {cond.threshold})"
-    if len(failed) > 1:
-        reason += "; also fails " + ", ".join(r.name for r in failed[1:])
+    reason = _failure_text(failed, f"{cond.score} = {value!r}")
     return RejectionRecord(
         stage=first.stage,
         subject="shot",

@@ -28,7 +28,7 @@ from pipeline.curate.caption_pool import CaptionPool
 from pipeline.curate.config import CurateConfig, DetectorSection
 from pipeline.decode import StreamInfo, VideoError, file_sha256, probe_with_rotation
 from pipeline.faults import crash_point
-from pipeline.filters import frame_size_caps, rules_no_shot_can_pass
+from pipeline.filters import frame_size_caps, reason_no_shot_can_pass, rules_no_shot_can_pass
 from pipeline.paths import text_path
 from pipeline.records import ClipRecord, RejectionRecord, ShotRecord, VideoRecord
 from pipeline.scores.record import ShotScores
@@ -293,16 +293,10 @@ def _process_video(
     if doomed:
         # Decoding, detecting and scoring a video none of whose shots can be kept would only fill the
         # rejections table; a 2-hour 240p upload is dropped here in milliseconds instead.
-        first = doomed[0]
-        cond = first.condition
+        cond = doomed[0].condition
         cap = frame_size_caps(info.width, info.height)[cond.score]
-        reason = (
-            f"{first.reason or first.name}: {cond.score} is at most {cap} in {info.width}x{info.height} "
-            f"frames (keep when {cond.threshold}), so no shot can pass; rejected before decoding"
-        )
-        if len(doomed) > 1:
-            reason += "; also fails " + ", ".join(r.name for r in doomed[1:])
-        return reject_video(first.name, reason, float(cap), cond.threshold)
+        reason = reason_no_shot_can_pass(doomed, info.width, info.height)
+        return reject_video(doomed[0].name, reason, float(cap), cond.threshold)
 
     from pipeline.curate.analyse import analyse_video
 

@@ -73,8 +73,8 @@ def native_int8() -> bool:
     return vnni and int8_ops_available()
 
 
-def _conv_args() -> tuple[list[int], list[int], list[int], int]:
-    return [1, 1], [1, 1], [1, 1], 1  # stride, padding, dilation, groups of a 3x3 "same" convolution
+#: Stride, padding, dilation and groups of a 3x3 "same" convolution, as oneDNN's int8 ops take them.
+_SAME_3X3 = ([1, 1], [1, 1], [1, 1], 1)
 
 
 class _Int8SpatialConv:
@@ -88,14 +88,14 @@ class _Int8SpatialConv:
         self.zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
         self.out_dtype = out_dtype
         try:
-            self.packed = torch.ops.onednn.qconv_prepack(q, scales, 1 / 255, 0, *_conv_args(), None)
+            self.packed = torch.ops.onednn.qconv_prepack(q, scales, 1 / 255, 0, *_SAME_3X3, None)
         except (AttributeError, RuntimeError) as exc:
             raise Int8Unavailable(f"oneDNN int8 convolution unavailable: {exc}") from exc
 
     def __call__(self, x: torch.Tensor, scale: float) -> torch.Tensor:
         """``x``: (N, C, H, W) uint8 (channels-last), ``x * scale`` the real values -> (N, O, H, W) floats."""
         return torch.ops.onednn.qconv2d_pointwise(
-            x, scale, 0, self.packed, self.scales, self.zero_points, None, *_conv_args(),
+            x, scale, 0, self.packed, self.scales, self.zero_points, None, *_SAME_3X3,
             1.0, 0, self.out_dtype, "none", [], "",
         )  # fmt: skip
 
