@@ -143,14 +143,16 @@ def test_changed_config_is_refused(reference: Path, footage: Path) -> None:
 def test_thread_counts_and_ray_resources_are_not_a_config_change(
     reference: Path, footage: Path, config_file: Path
 ) -> None:
-    """How the work is spread (decoder / encoder threads, clip-frame budget, Ray resources) is not part of the
-    run: a rerun with other values resumes the same output (every decode thread count gives the same frames)."""
+    """How the work is spread (decoder / encoder threads, clip-frame budget, Ray resources, which copies are
+    left unencoded for the reduce) is not part of the run: a rerun with other values resumes the same output
+    (every decode thread count gives the same frames)."""
     base = CurateConfig.load(config_file)
     raw = {
         **base.to_dict(),
         "analysis": {**base.to_dict()["analysis"], "decode_threads": 1},
         "clips": {**base.to_dict()["clips"], "encode_threads": 3, "buffer_mb": 64},
         "ray": {"cpus_per_video": 2, "inflight_per_slot": 1},
+        "dedupe": {**base.to_dict()["dedupe"], "defer_copies": False},
     }
     execution = CurateConfig.from_dict(raw)
     assert execution.fingerprint() == base.fingerprint()
@@ -265,3 +267,72 @@ def test_clips_cut_by_a_second_decode_give_the_same_shards(
     assert summary.stage_seconds.get("second decode", 0) > 0  # the fallback path did run
     ref = {k: v for k, v in tree_bytes(reference).items() if k.startswith("shards/")}
     assert ref and {k: v for k, v in tree_bytes(out).items() if k.startswith("shards/")} == ref
+
+
+def _staged_results(out: Path) -> list:
+    from pipeline.curate import staging
+
+    results = [staging.load(out, p.name) for p in sorted(staging.videos_dir(out).iterdir()) if p.is_dir()]
+    return [r for r in results if r is not None]
+
+
+def _deferred(out: Path) -> int:
+    """Clips the map tasks left unencoded for a better copy (from the staged results)."""
+    return sum(c.deferred_to is not None for r in _staged_results(out) for c in r.clips)
+
+
+def test_clips_deferred_to_a_better_copy_leave_the_output_unchanged(
+    reference: Path, footage: Path, tmp_path: Path
+) -> None:
+    """The reused opening's clips in later videos are not encoded (the run had fingerprinted a better copy),
+    and the output is the one of a run that encodes every clip."""
+    assert _deferred(reference) > 0
+    raw = {
+        "caption": {"enabled": False},
+        "clips": {"short_side": 144, "max_seconds": 2.0},
+        "shards": {"target_mb": 0.15},
+        "dedupe": {"defer_copies": False},
+    }
+    out = tmp_path / "encode-all"
+    run_curate([footage], out, CurateConfig.from_dict(raw), runner="local")
+    assert _deferred(out) == 0
+    assert tree_bytes(out) == tree_bytes(reference)
+
+
+def test_a_deferred_clip_the_reduce_keeps_is_encoded_there(
+    reference: Path, footage: Path, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry that names a copy for every clip (as if each better copy were lost later): no task encodes
+    anything, the reduce keeps what dedupe keeps and encodes those clips itself, with the same bytes."""
+    from pipeline.dedupe.registry import CopyRegistry
+
+    monkeypatch.setattr(CopyRegistry, "better_copy", lambda self, fp: "a-copy-that-never-reaches-the-reduce")
+    out = tmp_path / "all-deferred"
+    run_curate([footage], out, CurateConfig.load(config_file), runner="local")
+    assert not list(out.glob("work/videos/*/clips/*.mp4.part"))
+    kept = duckdb.sql(f"SELECT count(*) AS n FROM '{out}/manifest/clips.parquet' WHERE status = 'kept'").df()
+    assert 0 < int(kept.n[0]) <= _deferred(out)
+    assert tree_bytes(out) == tree_bytes(reference)
+
+
+def test_a_resumed_run_starts_the_copy_registry_with_the_staged_clips(
+    reference: Path, footage: Path, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Videos staged before a resume are copies the remaining videos need not encode again: their clips'
+    fingerprints are registered before any task runs, and the output is the uninterrupted run's."""
+    from pipeline.dedupe.registry import CopyRegistry
+
+    registered: list[int] = []
+    register = CopyRegistry.register
+    monkeypatch.setattr(
+        CopyRegistry, "register", lambda self, fps: (registered.append(len(fps)), register(self, fps))[1]
+    )
+    cfg = CurateConfig.load(config_file)
+    out = tmp_path / "resumed"
+    first = next(r.input_path for r in _staged_results(reference) if r.clips)
+    run_curate([first], out, cfg, runner="local")
+    staged = sum(len(r.clips) for r in _staged_results(out))
+    assert registered == [0] and staged > 0
+    summary = run_curate([footage], out, cfg, runner="local")
+    assert summary.resumed == 1 and registered == [0, staged]
+    assert tree_bytes(out) == tree_bytes(reference)

@@ -4,6 +4,7 @@ time shift)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -37,6 +38,7 @@ from pipeline.dedupe.bits import (
 )
 from pipeline.dedupe.fingerprint import Fingerprint
 from pipeline.dedupe.picture import picture_box, view_boxes
+from pipeline.dedupe.registry import CopyRegistry
 from pipeline.dedupe.simulate import random_fingerprints
 from pipeline.frames import AnalysisFrames, decode_analysis_frames
 from pipeline.records import ClipRecord
@@ -400,3 +402,80 @@ def test_hashes_do_not_depend_on_the_blas_thread_count() -> None:
         two = hash_views(thumb, views)
     for name in ("luma", "chroma", "weak", "luma_std", "chroma_std"):
         assert getattr(one, name).tobytes() == getattr(two, name).tobytes(), name
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+def _named_copies_are_reduce_duplicates(items: list[Fingerprint], policy: KeepPolicy | None = None) -> int:
+    """Register ``items`` in order; every clip the registry names as a copy must be a duplicate in the reduce's
+    decision over all items, and the copy it names must rank before it. Returns how many were named."""
+    policy = policy or KeepPolicy()
+    registry = CopyRegistry(policy)
+    named = {fp.item_id: registry.better_copy(fp) for fp in items}
+    decided = find_duplicates(items, policy)
+    rank = {fp.item_id: policy.sort_key(fp) for fp in items}
+    for item, copy in named.items():
+        if copy is not None:
+            assert decided.decision(item).is_duplicate, item
+            assert rank[copy] < rank[item]
+    assert registry.lookups == len(items) and len(registry) == len({fp.item_id for fp in items})
+    return sum(c is not None for c in named.values())
+
+
+def test_registry_names_a_better_copy_registered_earlier(prints):
+    source = dataclasses.replace(prints["source"], score=0.5)
+    reencode = dataclasses.replace(prints["reencode"], score=0.9)
+    policy = KeepPolicy(("score",))
+    registry = CopyRegistry(policy)
+    assert registry.better_copy(reencode) is None  # nothing registered yet
+    assert registry.better_copy(source) == "reencode"  # the better copy came first: the reduce drops source
+    registry = CopyRegistry(policy)
+    assert registry.better_copy(source) is None
+    assert registry.better_copy(reencode) is None  # the worse copy came first: both are encoded
+    # ties on frames go to the smaller id: the remux (identical decode) ranks before the source, so it is
+    # encoded; the trimmed copy is covered by both and the best-ranked of them is named; the source itself is
+    # not covered by the trim
+    registry = CopyRegistry(KeepPolicy(("frames",)))
+    assert registry.better_copy(prints["source"]) is None
+    assert registry.better_copy(prints["remux"]) is None
+    assert registry.better_copy(prints["trim"]) == "remux"
+    assert registry.better_copy(prints["other"]) is None
+    registry = CopyRegistry(KeepPolicy(("frames",)))
+    assert [registry.better_copy(prints[k]) for k in ("trim", "source")] == [None, None]
+
+
+@pytest.mark.parametrize("order", ["forward", "reversed", "shuffled"])
+def test_registry_names_only_clips_the_reduce_drops(prints, order):
+    items = [prints[k] for k in sorted(prints)]
+    if order == "reversed":
+        items.reverse()
+    elif order == "shuffled":
+        items = [items[k] for k in np.random.default_rng(5).permutation(len(items))]
+    named = _named_copies_are_reduce_duplicates(items)
+    named_by_score = _named_copies_are_reduce_duplicates(
+        [dataclasses.replace(fp, score=float(k)) for k, fp in enumerate(items)], KeepPolicy(("score",))
+    )
+    assert named + named_by_score > 0
+
+
+def test_registry_on_the_shots_of_a_reused_opening(footage):
+    items = []
+    for v in footage.videos:
+        frames = decode_analysis_frames(v.path, digests=True)
+        label = json.loads(v.label_path.read_text())
+        spans = [(s["start"], s["end"]) for s in label["shots"]]
+        items += fingerprint_items(frames, spans, [f"{v.name}:{a}-{b}" for a, b in spans], v.name)
+    assert _named_copies_are_reduce_duplicates(items) > 0
+
+
+def test_registry_levels_stay_logarithmic():
+    fps, pairs = random_fingerprints(300, keyframes=4, planted=30, seed=7)
+    registry = CopyRegistry(KeepPolicy(("frames",)))
+    named = {fp.item_id: registry.better_copy(fp) for fp in fps}
+    sizes = [len(level) for level in registry._levels]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == 300 and len(sizes) <= 9
+    # every planted copy comes after its source and ties on frames: the smaller id (the source) ranks first
+    for src, copy in pairs:
+        assert named[fps[copy].item_id] == fps[src].item_id
+    assert registry.copies == len(pairs)

@@ -58,6 +58,9 @@ class PlannedClip:
     embedding: np.ndarray | None = None
     #: Why the clip could not be handed to the cutter (None: it was).
     cut_error: str | None = None
+    #: The clip id of a better copy the run had already fingerprinted: this clip was not encoded (the reduce's
+    #: dedupe drops it, or encodes it should that copy be lost).
+    deferred_to: str | None = None
 
 
 @dataclass
@@ -173,13 +176,16 @@ def analyse_video(
     cutter: ClipCutter | None = None,
     clips_dir: Path | None = None,
     info: StreamInfo | None = None,
+    better_copy: Callable[[Any], str | None] | None = None,
 ) -> Analysis:
     """Run every analysis stage of one video window by window (see :mod:`pipeline.windows`); ``info``: the
     file's :func:`~pipeline.decode.probe`, when already known.
 
     With a ``cutter``, each kept clip is handed to it as soon as its window is final: encoded to
     ``clips_dir/<key>.mp4`` from the frames of this decode, or left for ``cutter.finish()`` (a second decode)
-    when its frames did not fit the cutter's budget."""
+    when its frames did not fit the cutter's budget. ``better_copy`` (a
+    :meth:`~pipeline.dedupe.registry.CopyRegistry.better_copy`) is asked first, with the clip's fingerprint:
+    a clip it names a better copy of is not encoded (:attr:`PlannedClip.deferred_to`)."""
     from annotator.base import ShotInput
     from pipeline.dedupe import DedupeConfig
     from pipeline.dedupe.fingerprint import fingerprint_from_hashes, hash_video
@@ -328,7 +334,9 @@ def analyse_video(
                     t = time.perf_counter()
                     if crop_error is not None:
                         clip.cut_error = crop_error
-                    else:
+                    elif better_copy is not None and fp is not None:
+                        clip.deferred_to = better_copy(fp)
+                    if clip.cut_error is None and clip.deferred_to is None:
                         cutter.cut(key, clip.span, clips_dir / f"{key}.mp4")
                     timings["encode"] += time.perf_counter() - t
                 out.clips.append(clip)

@@ -100,6 +100,10 @@ class DedupeSection:
     enabled: bool = True
     #: Keep order of a duplicate group, best first: resolution, frames, score.
     policy: str = "resolution,frames,score"
+    #: Skip encoding a clip when the run has already fingerprinted a better copy of it (an opening or ending
+    #: seen in an earlier episode): the reduce's dedupe drops such a clip, and encodes it itself in the rare
+    #: case it keeps it after all, so the output is the same either way (pipeline/dedupe/registry.py).
+    defer_copies: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ EXECUTION_KEYS: tuple[tuple[str, str | None], ...] = (
     ("analysis", "decode_threads"),
     ("clips", "encode_threads"),
     ("clips", "buffer_mb"),
+    ("dedupe", "defer_copies"),
     ("ray", None),
 )
 

@@ -210,8 +210,11 @@ def run_curate(
 
     progress = Progress(videos_total=len(tasks))
     pending = []
+    done: dict[str, VideoResult] = {}  # staged by an earlier run (read once, for the registry and the reduce)
     for t in tasks:
-        if staging.final_dir(out, t.video_id).is_dir() and staging.load(out, t.video_id) is not None:
+        staged = staging.load(out, t.video_id) if staging.final_dir(out, t.video_id).is_dir() else None
+        if staged is not None:
+            done[t.video_id] = staged
             progress.videos_skipped += 1
             progress.videos_done += 1
         else:
@@ -250,12 +253,14 @@ def run_curate(
     run = RayRunner(address, num_cpus) if runner == "ray" else LocalRunner()
     if runner not in ("ray", "local"):
         raise ValueError(f"runner {runner!r}: choose ray or local")
-    run.run(largest_first(pending), cfg, out, on_done)
+    # the clips staged before a resume are copies the remaining videos need not encode again
+    known = [fp for r in done.values() for fp in r.fingerprints if fp is not None]
+    run.run(largest_first(pending), cfg, out, on_done, known)
 
     results: list[VideoResult] = []
     stage_seconds: dict[str, float] = {}
     for t in tasks:
-        r = staging.load(out, t.video_id)
+        r = done.pop(t.video_id, None) or staging.load(out, t.video_id)
         if r is None:  # cannot happen unless staging was removed under us
             input_rejections.append(
                 _input_rejection(t.input_path, "lost", "no staged result after the map phase")

@@ -146,6 +146,8 @@ def reduce_results(
         dup_rows = rejection_records(found.decisions, paths)
     rejections += dup_rows
     crash_point("reduce.dedupe_done")
+    candidates, clips, failed = cut_deferred(out, cfg, candidates, clips, owner, say)
+    rejections += failed
 
     # --- rebalancing weights over the kept clips
     kept_idx = [k for k, c in enumerate(clips) if c.status == "kept"]
@@ -265,6 +267,63 @@ def reduce_results(
         gini_before=gini_before,
         gini_after=gini_after,
     )
+
+
+def cut_deferred(
+    out: Path,
+    cfg: CurateConfig,
+    candidates: list[ClipCandidate],
+    clips: list[ClipRecord],
+    owner: dict[str, VideoResult],
+    say: Callable[[str], None],
+) -> tuple[list[ClipCandidate], list[ClipRecord], list[RejectionRecord]]:
+    """Encode the kept clips that their tasks left unencoded for a better copy (``ClipCandidate.deferred_to``)
+    the reduce did not keep after all: that copy's video or encode failed, or the reduce's dedupe found less
+    than the copy registry did. One front-to-back decode per source, the same conversion and encoder settings
+    as the task's, so the bytes are those the task would have written. A clip that cannot be cut now is left
+    out with an ``encode_failed`` rejection, as in the task."""
+    from pipeline.clips import ClipSpan, cut_clips
+    from pipeline.curate.video_task import clip_encoding, thumbnail_jpeg
+    from pipeline.decode import VideoError
+
+    todo: dict[str, list[int]] = {}
+    for k, rec in enumerate(clips):
+        if rec.status == "kept" and not candidates[k].mp4:
+            todo.setdefault(rec.video_id, []).append(k)
+    if not todo:
+        return candidates, clips, []
+    say(f"encoding {sum(map(len, todo.values()))} kept clip(s) deferred to a copy that was not kept")
+    candidates, failed_keys, rejections = list(candidates), set(), []
+    for video_id, ks in sorted(todo.items()):
+        source = owner[clips[ks[0]].clip_id].input_path
+        names = [f"clips/{clips[k].clip_id}.mp4" for k in ks]
+        sdir = final_dir(out, video_id)
+        try:
+            cut = cut_clips(
+                source,
+                [ClipSpan(0, clips[k].start_frame, clips[k].end_frame) for k in ks],
+                [sdir / n for n in names],
+                clip_encoding(cfg, candidates[ks[0]].crop),
+            )
+        except (VideoError, ValueError, OSError) as exc:
+            log.warning("%s: the deferred clips could not be cut: %s", source, exc)
+            for k in ks:
+                failed_keys.add(clips[k].clip_id)
+                rejections.append(
+                    RejectionRecord(
+                        "clips", "clip", clips[k].clip_id, text_path(source), "encode_failed",
+                        f"clip could not be cut: {exc}",
+                    )
+                )  # fmt: skip
+            continue
+        for k, name, c in zip(ks, names, cut, strict=True):
+            jpg = f"clips/{clips[k].clip_id}.jpg"
+            (sdir / jpg).write_bytes(thumbnail_jpeg(c.middle, cfg.clips.thumb_short_side, clips[k].clip_id))
+            candidates[k] = dataclasses.replace(candidates[k], mp4=name, jpg=jpg)
+    if failed_keys:
+        keep = [k for k, rec in enumerate(clips) if rec.clip_id not in failed_keys]
+        candidates, clips = [candidates[k] for k in keep], [clips[k] for k in keep]
+    return candidates, clips, rejections
 
 
 def _funnel(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.curate.config import CurateConfig
+from pipeline.curate.copies import RemoteCopies, lookup_of, new_registry, wants_registry
 from pipeline.malloc_tuning import keep_large_blocks
 from pipeline.spare_cpus import SpareCpus, default_folder
 
@@ -100,11 +101,13 @@ def run_task(
     caption_pool: Any = None,
     cpus: int | None = None,
     spare_cpus: dict[str, int] | None = None,
+    copies: Any = None,
 ) -> TaskSummary:
     """The unit of work both runners execute (imports inside so a Ray worker pays them once); with a
     :class:`~pipeline.curate.caption_pool.CaptionPool` the shots are captioned by its actors. ``cpus``: the
     CPUs the task was given; OpenCV's thread pool is sized to them (by default it spans every core of the
-    node, so tasks running side by side would oversubscribe it)."""
+    node, so tasks running side by side would oversubscribe it). ``copies``: the run's copy registry
+    (:mod:`pipeline.curate.copies`)."""
     from pipeline.curate.video_task import process_video
 
     if cpus is not None:
@@ -114,7 +117,9 @@ def run_task(
         keep_large_blocks()  # a Ray worker: the job's own process
     spare = _spare_cpus(spare_cpus, cpus or 1)
     try:
-        r = process_video(task.input_path, cfg, Path(out), task.video_id, caption_pool, spare)
+        r = process_video(
+            task.input_path, cfg, Path(out), task.video_id, caption_pool, spare, lookup_of(copies)
+        )
     finally:
         if spare is not None:
             spare.release()
@@ -176,12 +181,17 @@ class LocalRunner:
         cfg: CurateConfig,
         out: Path,
         on_done: Callable[[VideoTask, Outcome], None],
+        known: Sequence[Any] = (),
     ) -> None:
+        """Run ``tasks``; ``known``: fingerprints of clips staged by an earlier run (the copy registry's start)."""
         if tasks:
             check_detector_device(cfg, None)
+        copies = new_registry(cfg) if wants_registry(cfg) else None
+        if copies is not None:
+            copies.register(known)
         for task in tasks:
             try:
-                outcome: Outcome = run_task(task, cfg, str(out))
+                outcome: Outcome = run_task(task, cfg, str(out), copies=copies)
             except Exception as exc:  # a bug in a stage must cost one video, not the run
                 env = environment_error(exc)
                 if env is not None:
@@ -227,7 +237,9 @@ class RayRunner:
         cfg: CurateConfig,
         out: Path,
         on_done: Callable[[VideoTask, Outcome], None],
+        known: Sequence[Any] = (),
     ) -> None:
+        """Run ``tasks``; ``known``: fingerprints of clips staged by an earlier run (the copy registry's start)."""
         if not tasks:
             return
         check_detector_device(cfg, cfg.ray.gpus_per_video)
@@ -289,9 +301,16 @@ class RayRunner:
             for n in ray.nodes()
             if rc.borrow_idle_cpus and n.get("Alive") and n["Resources"].get("CPU", 0) - actors >= 2
         }
+        copies = RemoteCopies.start(cfg, known) if wants_registry(cfg) else None
         try:
-            self._drain(ray, remote, tasks, cfg, out, capacity, pool, threads, spare, on_done)
+            self._drain(ray, remote, tasks, cfg, out, capacity, pool, threads, spare, copies, on_done)
         finally:
+            if copies is not None:
+                lookups, found = copies.counts()
+                log.info(
+                    "copy registry: %d of %d clips not encoded (a better copy was ahead)", found, lookups
+                )
+                copies.stop()
             if pool is not None:
                 pool.stop()
 
@@ -306,6 +325,7 @@ class RayRunner:
         pool: Any,
         cpus: int,
         spare: dict[str, int],
+        copies: Any,
         on_done: Callable[[VideoTask, Outcome], None],
     ) -> None:
         """Keep ``capacity`` video tasks in flight until every task has an outcome (each sizing its OpenCV
@@ -322,7 +342,10 @@ class RayRunner:
         while queue or running:
             while queue and len(running) < capacity:
                 task = queue.pop(0)
-                running[remote.remote(task, cfg, str(out), pool, cpus, spare)] = (task, time.monotonic())
+                running[remote.remote(task, cfg, str(out), pool, cpus, spare, copies)] = (
+                    task,
+                    time.monotonic(),
+                )
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for ref in ready:
                 task, _ = running.pop(ref)

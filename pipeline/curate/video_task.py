@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -51,11 +52,16 @@ class ClipCandidate:
     missing: dict[str, str] = field(default_factory=dict)
     summary: str | None = None
     description: str | None = None
-    #: Files in the video's staging folder (relative names).
+    #: Files in the video's staging folder (relative names); no mp4 or jpg for a clip ``deferred_to`` a copy.
     mp4: str = ""
     jpg: str | None = None
     embedding: str | None = None
     frames: int = 0
+    #: The clip id of a better copy the run had already fingerprinted when this clip was planned: the clip was
+    #: not encoded. The reduce's dedupe drops it; should it keep it after all, the reduce encodes it, with
+    #: ``crop`` (the clips' crop in source pixels, as the task cut its others).
+    deferred_to: str | None = None
+    crop: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -159,7 +165,7 @@ def _video_record(path: str, video_id: str, size: int) -> tuple[VideoRecord, Str
     return record, info
 
 
-def _thumbnail(image: np.ndarray, short_side: int, key: str) -> bytes:
+def thumbnail_jpeg(image: np.ndarray, short_side: int, key: str) -> bytes:
     """JPEG of a clip's middle frame (BGR, clip size, as handed to the encoder), scaled to ``short_side``."""
     h, w = image.shape[:2]
     scale = short_side / min(h, w)
@@ -169,6 +175,18 @@ def _thumbnail(image: np.ndarray, short_side: int, key: str) -> bytes:
     if not ok:
         raise RuntimeError(f"{key}: JPEG encoding of the thumbnail failed")
     return data.tobytes()
+
+
+def clip_encoding(cfg: CurateConfig, crop: tuple[int, int, int, int] | None = None) -> ClipEncoding:
+    """How the run encodes its clips (``crop``: in source pixels, for a cut outside the video task)."""
+    return ClipEncoding(
+        size=cfg.clips.short_side,
+        fps=Fraction(cfg.clips.fps) if cfg.clips.fps else None,
+        crf=cfg.clips.crf,
+        preset=cfg.clips.preset,
+        x264_params=cfg.clips.x264_params or None,
+        crop=crop,
+    )
 
 
 def encode_threads(cfg: CurateConfig) -> int:
@@ -218,15 +236,17 @@ def process_video(
     video_id: str | None = None,
     caption_pool: CaptionPool | None = None,
     spare: SpareCpus | None = None,
+    better_copy: Callable[[Any], str | None] | None = None,
 ) -> VideoResult:
     """Process one video into its staging folder and return what was found (also stored as ``result.pkl``);
     shots are captioned in this process, or by ``caption_pool``'s actors when given. ``spare``: idle CPUs of
-    this machine the clip encodes may borrow (the Ray runner's tasks).
+    this machine the clip encodes may borrow (the Ray runner's tasks). ``better_copy``: the run's
+    :class:`~pipeline.dedupe.registry.CopyRegistry` lookup; a clip it names a better copy of is not encoded.
 
     numpy's BLAS runs on one thread throughout, as in a Ray worker (:mod:`pipeline.blas_threads`): the local
     runner then computes the same floats, and its idle BLAS threads do not spin on the other cores."""
     with one_blas_thread():
-        return _process_video(input_path, cfg, Path(out), video_id, caption_pool, spare)
+        return _process_video(input_path, cfg, Path(out), video_id, caption_pool, spare, better_copy)
 
 
 def _process_video(
@@ -236,6 +256,7 @@ def _process_video(
     video_id: str | None,
     caption_pool: CaptionPool | None,
     spare: SpareCpus | None,
+    better_copy: Callable[[Any], str | None] | None = None,
 ) -> VideoResult:
     t_start = time.perf_counter()
     timings: Counter[str] = Counter()
@@ -300,13 +321,7 @@ def _process_video(
 
     from pipeline.curate.analyse import analyse_video
 
-    enc = ClipEncoding(
-        size=cfg.clips.short_side,
-        fps=Fraction(cfg.clips.fps) if cfg.clips.fps else None,
-        crf=cfg.clips.crf,
-        preset=cfg.clips.preset,
-        x264_params=cfg.clips.x264_params or None,
-    )
+    enc = clip_encoding(cfg)
     try:
         cutter = ClipCutter(input_path, enc, clip_buffer_bytes(cfg), encode_threads(cfg), spare)
     except VideoError as exc:
@@ -324,6 +339,7 @@ def _process_video(
             cutter=cutter,
             clips_dir=stage_dir / "clips",
             info=info,
+            better_copy=better_copy if cfg.dedupe.enabled else None,
         )
     except BaseException:
         cutter.close()
@@ -362,7 +378,7 @@ def _process_video(
     t0 = time.perf_counter()
     cuts, failed = cutter.finish()
     for c in analysis.clips:
-        if c.key not in cuts:
+        if c.key not in cuts and c.deferred_to is None:
             reason = (
                 c.cut_error or failed.get(c.key) or "clip could not be cut: its frames were never decoded"
             )
@@ -379,10 +395,15 @@ def _process_video(
     out_fps = Fraction(cfg.clips.fps) if cfg.clips.fps else info.fps
     for c in analysis.clips:
         cut = cuts.get(c.key)
-        if cut is None:
+        if cut is None and c.deferred_to is None:
             continue
-        jpg = stage_dir / "clips" / f"{c.key}.jpg"
-        jpg.write_bytes(_thumbnail(cut.middle, cfg.clips.thumb_short_side, c.key))
+        if cut is not None:
+            jpg_name: str | None = f"clips/{c.key}.jpg"
+            (stage_dir / jpg_name).write_bytes(thumbnail_jpeg(cut.middle, cfg.clips.thumb_short_side, c.key))
+            width, height = cut.width, cut.height
+        else:
+            jpg_name = None
+            width, height = cutter.geometry.width, cutter.geometry.height
         emb_name = None
         if c.embedding is not None:
             emb_name = f"{c.key}.emb.npy"
@@ -395,8 +416,8 @@ def _process_video(
             end_frame=c.span.end,
             start_s=c.start_s,
             end_s=c.end_s,
-            width=cut.width,
-            height=cut.height,
+            width=width,
+            height=height,
             fps=str(out_fps),
             tier=c.tier,
             taxonomy_version=c.taxonomy_version,
@@ -412,10 +433,12 @@ def _process_video(
                 missing=c.missing,
                 summary=c.summary,
                 description=c.description,
-                mp4=f"clips/{c.key}.mp4",
-                jpg=f"clips/{c.key}.jpg",
+                mp4=f"clips/{c.key}.mp4" if cut is not None else "",
+                jpg=jpg_name,
                 embedding=f"clips/{emb_name}" if emb_name else None,
                 frames=c.span.frames,
+                deferred_to=c.deferred_to if cut is None else None,
+                crop=cutter.geometry.crop if cut is None else None,
             )
         )
         result.fingerprints.append(c.fingerprint)

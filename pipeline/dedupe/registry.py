@@ -1,0 +1,113 @@
+"""``CopyRegistry``: the clips fingerprinted so far in one run, so that a video task can tell, before it encodes
+a clip, that the run already holds a better copy of it.
+
+Anime repeats itself across episodes: every episode of a season carries the same opening and ending, recaps
+replay earlier scenes. The reduce's dedupe (:func:`~pipeline.dedupe.decide.find_duplicates`) drops every copy
+but the best, but by then each task has encoded its copy. Dedupe's rule makes an earlier answer safe: an item is
+a duplicate as soon as a *better-ranked* item (by the :class:`~pipeline.dedupe.policy.KeepPolicy`) covers
+``cover_fraction`` of its informative frames, whatever else is in the run. So when a registered clip ranked
+before the new one covers it, the reduce will drop the new one, and its task need not encode it.
+
+The registry only finds a subset of what the reduce finds (identical digests and near matches retrieved by its
+own indexes; no semantic matches), so a clip it names as a copy is a duplicate in the reduce, as long as the
+better copy reaches the reduce too. If that copy is lost (its video fails later, its encode fails), the reduce
+encodes the deferred clip itself: the registry decides how much work is done, never what the output is.
+
+Lookups use the logarithmic method: indexes of 1, 2, 4, ... items, two of the same size merged into one, so
+each clip is indexed O(log n) times and a lookup queries O(log n) indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+
+from pipeline.dedupe.config import DedupeConfig
+from pipeline.dedupe.decide import coverage_table
+from pipeline.dedupe.fingerprint import Fingerprint
+from pipeline.dedupe.index import DedupeIndex
+from pipeline.dedupe.policy import KeepPolicy
+
+
+class CopyRegistry:
+    """Fingerprints registered by :meth:`better_copy`, one run's worth."""
+
+    def __init__(self, policy: KeepPolicy | None = None, config: DedupeConfig | None = None) -> None:
+        self.policy = policy or KeepPolicy()
+        self.config = config or DedupeConfig()
+        self._levels: list[DedupeIndex] = []  # sizes strictly decreasing
+        self._identical: dict[bytes, list[Fingerprint]] = defaultdict(list)
+        self._by_id: dict[str, Fingerprint] = {}
+        #: Lookups answered with a better copy, and all lookups.
+        self.copies = 0
+        self.lookups = 0
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def better_copy(self, fp: Fingerprint) -> str | None:
+        """The id of a registered clip ranked before ``fp`` that covers at least ``cover_fraction`` of ``fp``'s
+        informative frames (so the reduce's dedupe drops ``fp``), or None; then registers ``fp``."""
+        self.lookups += 1
+        found = self._find(fp)
+        self._add(fp)
+        self.copies += found is not None
+        return found
+
+    def register(self, fps: Iterable[Fingerprint]) -> None:
+        """Add ``fps`` without a lookup (clips staged by an earlier run of a resumed job)."""
+        for fp in fps:
+            self._add(fp)
+
+    def _before(self, other: Fingerprint, fp: Fingerprint) -> bool:
+        return other.item_id != fp.item_id and self.policy.sort_key(other) < self.policy.sort_key(fp)
+
+    def _find(self, fp: Fingerprint) -> str | None:
+        best: Fingerprint | None = None
+
+        def consider(other: Fingerprint) -> None:
+            nonlocal best
+            if self._before(other, fp) and (
+                best is None or self.policy.sort_key(other) < self.policy.sort_key(best)
+            ):
+                best = other
+
+        key = _digest_key(fp)
+        if key is not None:
+            for other in self._identical.get(key, ()):
+                consider(other)
+        for level in self._levels:
+            matches = level.query(fp)
+            if not matches:
+                continue
+            targets = {fp.item_id: fp, **{m.b: self._by_id[m.b] for m in matches}}
+            table = coverage_table(list(targets.values()), matches).get(fp.item_id, {})
+            for other_id, (cov, _) in table.items():
+                if cov >= self.config.cover_fraction:
+                    consider(targets[other_id])
+        return best.item_id if best is not None else None
+
+    def _add(self, fp: Fingerprint) -> None:
+        if fp.item_id in self._by_id:
+            return
+        self._by_id[fp.item_id] = fp
+        key = _digest_key(fp)
+        if key is not None:
+            self._identical[key].append(fp)
+        level = DedupeIndex(self.config)
+        level.add(fp)
+        while self._levels and len(self._levels[-1]) <= len(level):
+            merged = DedupeIndex(self.config)
+            merged.extend(self._levels.pop().fingerprints)
+            merged.extend(level.fingerprints)
+            level = merged
+        level.build()
+        self._levels.append(level)
+
+
+def _digest_key(fp: Fingerprint) -> bytes | None:
+    """The key under which identical decoded sequences meet (as in :func:`~pipeline.dedupe.exact.exact_matches`)."""
+    if fp.digests is None or len(fp.digests) == 0:
+        return None
+    return hashlib.sha1(fp.digests.tobytes()).digest()
