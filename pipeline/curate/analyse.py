@@ -32,6 +32,7 @@ from pipeline.windows import iter_analysis_windows
 
 if TYPE_CHECKING:
     from annotator.source_frames import SourceFrame
+    from pipeline.curate.copies import CopyAnswer
     from pipeline.frames import AnalysisFrames
 
 log = logging.getLogger(__name__)
@@ -176,16 +177,17 @@ def analyse_video(
     cutter: ClipCutter | None = None,
     clips_dir: Path | None = None,
     info: StreamInfo | None = None,
-    better_copy: Callable[[Any], str | None] | None = None,
+    ask_copies: Callable[[list[Any]], CopyAnswer] | None = None,
 ) -> Analysis:
     """Run every analysis stage of one video window by window (see :mod:`pipeline.windows`); ``info``: the
     file's :func:`~pipeline.decode.probe`, when already known.
 
     With a ``cutter``, each kept clip is handed to it as soon as its window is final: encoded to
     ``clips_dir/<key>.mp4`` from the frames of this decode, or left for ``cutter.finish()`` (a second decode)
-    when its frames did not fit the cutter's budget. ``better_copy`` (a
-    :meth:`~pipeline.dedupe.registry.CopyRegistry.better_copy`) is asked first, with the clip's fingerprint:
-    a clip it names a better copy of is not encoded (:attr:`PlannedClip.deferred_to`)."""
+    when its frames did not fit the cutter's budget. ``ask_copies`` (the run's copy registry, see
+    :mod:`pipeline.curate.copies`) is asked first, with the fingerprints of a window's clips: a clip it names a
+    better copy of is not encoded (:attr:`PlannedClip.deferred_to`), provided the answer is in by the time the
+    clip is cut."""
     from annotator.base import ShotInput
     from pipeline.dedupe import DedupeConfig
     from pipeline.dedupe.fingerprint import fingerprint_from_hashes, hash_video
@@ -281,6 +283,7 @@ def analyse_video(
         fps = float(frames.fps) if frames.fps else 24.0
         max_frames = max(1, int(cfg.clips.max_seconds * fps))
         hashed = None
+        planned: list[tuple[PlannedClip, ShotScores, int, int]] = []
         for s, row in zip(window.shots, rows, strict=True):
             if row.shot_id not in kept:
                 continue
@@ -323,23 +326,41 @@ def analyse_video(
                     fingerprint=fp,
                     taxonomy_version=tax_version,
                 )
+                planned.append((clip, row, a, b))
+        cutting = cutter is not None and clips_dir is not None
+        answer = None
+        if cutting and crop_error is None and ask_copies is not None:
+            asked = [clip for clip, *_ in planned if clip.fingerprint is not None]
+            if asked:
                 t = time.perf_counter()
-                if captioner is not None:
-                    pictures = HeldPictures(cutter, frames, off) if cutter is not None else None
-                    _caption(clip, captioner, ShotInput(frames, a, b, ctx, row, Path(path), pictures))
-                else:
-                    clip.missing = {"*": "captioning disabled (caption.enabled: false)"}
-                timings["caption"] += time.perf_counter() - t
-                if cutter is not None and clips_dir is not None:
-                    t = time.perf_counter()
-                    if crop_error is not None:
-                        clip.cut_error = crop_error
-                    elif better_copy is not None and fp is not None:
-                        clip.deferred_to = better_copy(fp)
-                    if clip.cut_error is None and clip.deferred_to is None:
-                        cutter.cut(key, clip.span, clips_dir / f"{key}.mp4")
-                    timings["encode"] += time.perf_counter() - t
-                out.clips.append(clip)
+                answer = ask_copies([c.fingerprint for c in asked])
+                timings["copy lookup"] += time.perf_counter() - t
+        named: dict[str, str | None] | None = None
+        for clip, row, a, b in planned:
+            t = time.perf_counter()
+            if captioner is not None:
+                pictures = HeldPictures(cutter, frames, off) if cutter is not None else None
+                _caption(clip, captioner, ShotInput(frames, a, b, ctx, row, Path(path), pictures))
+            else:
+                clip.missing = {"*": "captioning disabled (caption.enabled: false)"}
+            timings["caption"] += time.perf_counter() - t
+            if cutting:
+                t = time.perf_counter()
+                if crop_error is not None:
+                    clip.cut_error = crop_error
+                elif named is None and answer is not None:
+                    # never wait for the registry: until its answer is in, clips are encoded
+                    got = answer.poll()
+                    if got is not None:
+                        named = dict(zip([c.key for c in asked], got, strict=True))
+                timings["copy lookup"] += time.perf_counter() - t
+                if clip.cut_error is None:
+                    clip.deferred_to = named.get(clip.key) if named else None
+                    if clip.deferred_to is None:
+                        t = time.perf_counter()
+                        cutter.cut(clip.key, clip.span, clips_dir / f"{clip.key}.mp4")
+                        timings["encode"] += time.perf_counter() - t
+            out.clips.append(clip)
         if cutter is not None and window.shots:
             t = time.perf_counter()
             cutter.release_through(max(s.end for s in window.shots))  # waits for this window's encodes

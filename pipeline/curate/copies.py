@@ -1,14 +1,16 @@
 """The run's :class:`~pipeline.dedupe.registry.CopyRegistry` as the video tasks see it: in this process for the
 local runner, a Ray actor (no CPU reserved: a lookup is milliseconds) shared by every task for the Ray runner.
 
-A lookup that fails (the actor died, a timeout) answers "no better copy": the clip is then encoded as it would
-be without the registry, so the registry can cost speed but never a clip.
+A task never waits for the registry: it sends a window's lookup before captioning the window's clips and
+encodes every clip it has to cut before the answer is in. A lookup that fails (the actor died) answers "no
+better copy". Either way the clip is encoded as it would be without the registry, so the registry can cost
+speed but never a clip.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ from pipeline.dedupe.registry import CopyRegistry
 
 log = logging.getLogger(__name__)
 
-#: Seconds a task waits for one lookup before it encodes the clip anyway.
+#: Seconds the driver waits for the actor's answers about itself (its start, its counts).
 LOOKUP_TIMEOUT_S = 30.0
 #: Fingerprints per call when a resumed run hands the clips staged before to the actor.
 REGISTER_BATCH = 512
@@ -36,13 +38,17 @@ def new_registry(cfg: CurateConfig) -> CopyRegistry:
 
 
 class CopyRegistryService:
-    """The Ray actor: one registry for the whole run."""
+    """The Ray actor: one registry per run, replaced by :meth:`reset` when the next run starts."""
 
-    def __init__(self, policy: str) -> None:
-        self.registry = CopyRegistry(KeepPolicy.parse(policy), DedupeConfig())
+    def __init__(self) -> None:
+        self.registry = CopyRegistry()
 
-    def better_copy(self, fp: Fingerprint) -> str | None:
-        return self.registry.better_copy(fp)
+    def reset(self, policy: str | None) -> None:
+        """A new, empty registry for a run keeping copies by ``policy`` (None: free the last run's)."""
+        self.registry = CopyRegistry(KeepPolicy.parse(policy) if policy else None, DedupeConfig())
+
+    def better_copies(self, fps: list[Fingerprint]) -> list[str | None]:
+        return self.registry.better_copies(fps)
 
     def register(self, fps: list[Fingerprint]) -> int:
         self.registry.register(fps)
@@ -53,6 +59,22 @@ class CopyRegistryService:
         return self.registry.lookups, self.registry.copies
 
 
+#: This driver's actor and the Ray session (job and node) it belongs to. A job's runs reuse it (a new worker process per run
+#: costs ~0.5 s of CPU, a fifth of a short run on two cores); a new Ray session gets a new one.
+_ACTOR: tuple[Any, Any] | None = None
+
+
+def _actor() -> Any:
+    global _ACTOR
+    import ray
+
+    context = ray.get_runtime_context()
+    session = (context.get_job_id(), context.get_node_id())  # job ids restart at 1 in a new local cluster
+    if _ACTOR is None or _ACTOR[1] != session:
+        _ACTOR = (ray.remote(num_cpus=0, max_restarts=0)(CopyRegistryService).remote(), session)
+    return _ACTOR[0]
+
+
 @dataclass(frozen=True)
 class RemoteCopies:
     """The actor's handle; picklable, so every video task receives it as an argument."""
@@ -61,23 +83,29 @@ class RemoteCopies:
 
     @classmethod
     def start(cls, cfg: CurateConfig, known: Sequence[Fingerprint] = ()) -> RemoteCopies:
-        """Start the actor with the fingerprints of clips staged by an earlier run (sent in batches)."""
+        """The actor, emptied for this run and given the fingerprints of clips staged by an earlier run (in
+        batches). A failure to start surfaces here, once."""
         import ray
 
-        actor = ray.remote(num_cpus=0, max_restarts=0)(CopyRegistryService).remote(cfg.dedupe.policy)
-        ray.get(actor.counts.remote())  # a failure to start surfaces here, once
+        global _ACTOR
+        actor = _actor()
+        try:
+            ray.get(actor.reset.remote(cfg.dedupe.policy))
+        except (
+            Exception
+        ):  # it died since the last run (an actor error, or a failed submission): start another
+            _ACTOR = None
+            actor = _actor()
+            ray.get(actor.reset.remote(cfg.dedupe.policy))
         for k in range(0, len(known), REGISTER_BATCH):
             ray.get(actor.register.remote(list(known[k : k + REGISTER_BATCH])))
         return cls(actor)
 
-    def better_copy(self, fp: Fingerprint) -> str | None:
-        import ray
-
-        try:
-            return ray.get(self.actor.better_copy.remote(fp), timeout=LOOKUP_TIMEOUT_S)
-        except Exception as exc:  # the registry only saves work: without an answer the clip is encoded
-            log.warning("copy registry unavailable (%s): encoding the clip", type(exc).__name__)
-            return None
+    def ask(self, fps: list[Fingerprint]) -> CopyAnswer:
+        """Send the lookup of ``fps`` and return at once: a task must never block on the registry (a Ray task
+        blocked in ``ray.get`` hands its CPU back, Ray starts another worker on it, and the extra worker is
+        killed again when idle: a cold worker, models loaded anew, per run)."""
+        return RemoteAnswer(self.actor.better_copies.remote(fps), len(fps))
 
     def counts(self) -> tuple[int, int]:
         import ray
@@ -88,14 +116,58 @@ class RemoteCopies:
             return 0, 0
 
     def stop(self) -> None:
+        """Free the run's fingerprints (the actor stays up for the driver's next run)."""
+        self.actor.reset.remote(None)
+
+
+class CopyAnswer:
+    """The registry's answer to one lookup: :meth:`poll` gives the better copy named for each fingerprint
+    (None: none), or None while the answer is not in."""
+
+    def poll(self) -> list[str | None] | None:
+        raise NotImplementedError
+
+
+@dataclass
+class LocalAnswer(CopyAnswer):
+    names: list[str | None]
+
+    def poll(self) -> list[str | None] | None:
+        return self.names
+
+
+@dataclass
+class RemoteAnswer(CopyAnswer):
+    ref: Any
+    count: int
+
+    def poll(self) -> list[str | None] | None:
         import ray
 
-        ray.kill(self.actor)
+        ready, _ = ray.wait([self.ref], timeout=0)
+        if not ready:
+            return None
+        try:
+            return ray.get(self.ref)
+        except Exception as exc:  # the registry only saves work: without an answer the clips are encoded
+            log.warning("copy registry unavailable (%s): encoding the clips", type(exc).__name__)
+            return [None] * self.count
 
 
-def lookup_of(copies: CopyRegistry | RemoteCopies | None) -> Any:
-    """What a video task calls per clip (None: no registry)."""
-    return copies.better_copy if copies is not None else None
+def lookup_of(copies: CopyRegistry | RemoteCopies | None) -> Callable[[list[Fingerprint]], CopyAnswer] | None:
+    """What a video task calls per analysis window (None: no registry)."""
+    if copies is None:
+        return None
+    if isinstance(copies, RemoteCopies):
+        return copies.ask
+    return lambda fps: LocalAnswer(copies.better_copies(fps))
 
 
-__all__ = ["CopyRegistryService", "RemoteCopies", "lookup_of", "new_registry", "wants_registry"]
+__all__ = [
+    "CopyAnswer",
+    "CopyRegistryService",
+    "RemoteCopies",
+    "lookup_of",
+    "new_registry",
+    "wants_registry",
+]

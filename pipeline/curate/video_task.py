@@ -236,17 +236,17 @@ def process_video(
     video_id: str | None = None,
     caption_pool: CaptionPool | None = None,
     spare: SpareCpus | None = None,
-    better_copy: Callable[[Any], str | None] | None = None,
+    ask_copies: Callable[[list[Any]], Any] | None = None,
 ) -> VideoResult:
     """Process one video into its staging folder and return what was found (also stored as ``result.pkl``);
     shots are captioned in this process, or by ``caption_pool``'s actors when given. ``spare``: idle CPUs of
-    this machine the clip encodes may borrow (the Ray runner's tasks). ``better_copy``: the run's
-    :class:`~pipeline.dedupe.registry.CopyRegistry` lookup; a clip it names a better copy of is not encoded.
+    this machine the clip encodes may borrow (the Ray runner's tasks). ``ask_copies``: the run's
+    copy registry (:mod:`pipeline.curate.copies`); a clip it names a better copy of is not encoded.
 
     numpy's BLAS runs on one thread throughout, as in a Ray worker (:mod:`pipeline.blas_threads`): the local
     runner then computes the same floats, and its idle BLAS threads do not spin on the other cores."""
     with one_blas_thread():
-        return _process_video(input_path, cfg, Path(out), video_id, caption_pool, spare, better_copy)
+        return _process_video(input_path, cfg, Path(out), video_id, caption_pool, spare, ask_copies)
 
 
 def _process_video(
@@ -256,7 +256,7 @@ def _process_video(
     video_id: str | None,
     caption_pool: CaptionPool | None,
     spare: SpareCpus | None,
-    better_copy: Callable[[Any], str | None] | None = None,
+    ask_copies: Callable[[list[Any]], Any] | None = None,
 ) -> VideoResult:
     t_start = time.perf_counter()
     timings: Counter[str] = Counter()
@@ -339,7 +339,7 @@ def _process_video(
             cutter=cutter,
             clips_dir=stage_dir / "clips",
             info=info,
-            better_copy=better_copy if cfg.dedupe.enabled else None,
+            ask_copies=ask_copies if cfg.dedupe.enabled else None,
         )
     except BaseException:
         cutter.close()

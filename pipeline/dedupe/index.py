@@ -334,9 +334,9 @@ class DedupeIndex:
         self.stats.verify_seconds += time.perf_counter() - t0
         return out
 
-    def query(self, fp: Fingerprint) -> list[Match]:
+    def query(self, fp: Fingerprint, only: Callable[[Fingerprint], bool] | None = None) -> list[Match]:
         """Verified matches of ``fp`` (an item inside or outside the index) with indexed items, best first.
-        An indexed item is never matched with itself."""
+        An indexed item is never matched with itself; ``only``: verify just the retrieved items it accepts."""
         t0 = time.perf_counter()
         own = self._number.get(id(fp), -1)
         item, _, luma, colour, info, weak, views = _gather([fp])
@@ -347,6 +347,8 @@ class DedupeIndex:
         )
         self.stats.join_seconds += time.perf_counter() - t0
         t1 = time.perf_counter()
+        if only is not None:
+            triples = [(v, ti) for v, ti in triples if only(self.fingerprints[ti])]
         out: list[Match] = []
         for v, ti in triples:
             out.extend(align(fp, v, self.fingerprints[ti], self.config))

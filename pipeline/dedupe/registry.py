@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pipeline.dedupe.config import DedupeConfig
 from pipeline.dedupe.decide import coverage_table
@@ -48,12 +48,17 @@ class CopyRegistry:
 
     def better_copy(self, fp: Fingerprint) -> str | None:
         """The id of a registered clip ranked before ``fp`` that covers at least ``cover_fraction`` of ``fp``'s
-        informative frames (so the reduce's dedupe drops ``fp``), or None; then registers ``fp``."""
+        informative frames (so the reduce's dedupe drops ``fp``), or None; then registers ``fp``. When several
+        do, which one is named depends on the registration order (the reduce names the best-ranked)."""
         self.lookups += 1
         found = self._find(fp)
         self._add(fp)
         self.copies += found is not None
         return found
+
+    def better_copies(self, fps: Sequence[Fingerprint]) -> list[str | None]:
+        """:meth:`better_copy` of each of ``fps`` in turn (a later one may be named a copy of an earlier one)."""
+        return [self.better_copy(fp) for fp in fps]
 
     def register(self, fps: Iterable[Fingerprint]) -> None:
         """Add ``fps`` without a lookup (clips staged by an earlier run of a resumed job)."""
@@ -64,29 +69,27 @@ class CopyRegistry:
         return other.item_id != fp.item_id and self.policy.sort_key(other) < self.policy.sort_key(fp)
 
     def _find(self, fp: Fingerprint) -> str | None:
-        best: Fingerprint | None = None
-
-        def consider(other: Fingerprint) -> None:
-            nonlocal best
-            if self._before(other, fp) and (
-                best is None or self.policy.sort_key(other) < self.policy.sort_key(best)
-            ):
-                best = other
-
+        """The first covering clip ranked before ``fp`` (identical decodes first, then each index verifying
+        only the clips ranked before ``fp``: any one of them is enough for the reduce to drop ``fp``)."""
         key = _digest_key(fp)
         if key is not None:
             for other in self._identical.get(key, ()):
-                consider(other)
+                if self._before(other, fp):
+                    return other.item_id
+
+        def ranked_before(other: Fingerprint) -> bool:
+            return self._before(other, fp)
+
         for level in self._levels:
-            matches = level.query(fp)
+            matches = level.query(fp, ranked_before)
             if not matches:
                 continue
             targets = {fp.item_id: fp, **{m.b: self._by_id[m.b] for m in matches}}
-            table = coverage_table(list(targets.values()), matches).get(fp.item_id, {})
-            for other_id, (cov, _) in table.items():
+            covered = coverage_table(list(targets.values()), matches).get(fp.item_id, {})
+            for other_id, (cov, _) in sorted(covered.items()):
                 if cov >= self.config.cover_fraction:
-                    consider(targets[other_id])
-        return best.item_id if best is not None else None
+                    return other_id
+        return None
 
     def _add(self, fp: Fingerprint) -> None:
         if fp.item_id in self._by_id:
