@@ -228,10 +228,13 @@ def test_ray_runner_gives_the_same_shards(
     ray = pytest.importorskip("ray")
     out = tmp_path / "ray"
     try:
-        run_curate([footage], out, CurateConfig.load(config_file), runner="ray", num_cpus=2)
+        summary = run_curate([footage], out, CurateConfig.load(config_file), runner="ray", num_cpus=2)
     finally:
         ray.shutdown()
     assert tree_bytes(out) == tree_bytes(reference)
+    # the two workers Ray started ran every task: nothing (a copy-registry lookup included) left a task
+    # waiting in a way that made Ray start another, cold one
+    assert summary.workers == 2
 
 
 def test_a_budget_for_clip_size_frames_needs_no_second_decode(

@@ -104,3 +104,19 @@ def test_captions_do_not_depend_on_the_clip_frame_budget(footage: Path, tmp_path
         if name == "small":
             assert summary.stage_seconds.get("second decode", 0) > 0  # nothing was held
     assert runs["small"] == runs["default"]
+
+
+def test_tasks_waiting_on_the_caption_actors_never_start_extra_workers(tmp_path: Path) -> None:
+    """A Ray task blocked in ``ray.get`` (on its caption actor) hands its CPU back; were videos queued in Ray,
+    it would start one on that CPU in a new, cold worker process (and kill it again once idle). With the pool,
+    only as many videos as there are task slots are submitted at once, so the tasks run on two workers."""
+    ray = pytest.importorskip("ray")
+    footage = tmp_path / "footage"
+    generate_footage(footage, videos=6, seed=8, config=SynthConfig(width=432, height=240, seconds=4.0))
+    cfg = CurateConfig.from_dict({"clips": {"short_side": 120}, "ray": {"caption_actors": 1}})
+    try:
+        summary = run_curate([footage], tmp_path / "out", cfg, runner="ray", num_cpus=2)
+    finally:
+        ray.shutdown()
+    assert summary.reduce.kept > 0
+    assert summary.workers == 2

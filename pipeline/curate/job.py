@@ -73,6 +73,9 @@ class CurateSummary:
     wall_seconds: float
     source_seconds: float
     stage_seconds: dict[str, float]
+    #: Processes that ran this run's video tasks (one per Ray worker; more than the cluster's task slots
+    #: means workers were restarted).
+    workers: int = 0
 
     def to_json_dict(self) -> dict[str, Any]:
         r = self.reduce
@@ -81,6 +84,7 @@ class CurateSummary:
             "inputs": self.inputs,
             "processed": self.processed,
             "resumed": self.resumed,
+            "workers": self.workers,
             "videos": r.videos,
             "shots": r.shots,
             "clips": r.clips,
@@ -224,9 +228,12 @@ def run_curate(
     if on_progress:
         on_progress(progress)
 
+    workers: set[str] = set()
+
     def on_done(task: VideoTask, outcome: Outcome) -> None:
         progress.videos_done += 1
         if isinstance(outcome, TaskSummary):
+            workers.add(outcome.worker)
             progress.shots += outcome.shots
             progress.clips += outcome.clips
             progress.source_seconds += outcome.seconds
@@ -282,4 +289,5 @@ def run_curate(
         wall_seconds=time.monotonic() - t_start,
         source_seconds=sum(r.seconds_decoded for r in results),
         stage_seconds=stage_seconds,
+        workers=len(workers),
     )

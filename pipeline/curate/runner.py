@@ -11,6 +11,8 @@ import dataclasses
 import errno
 import logging
 import math
+import os
+import socket
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -39,6 +41,8 @@ class TaskSummary:
     shots: int
     clips: int
     rejected: bool
+    #: The process that ran the task ("host:pid"), so a run can tell how many worker processes it used.
+    worker: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ def run_task(
         shots=len(r.shots),
         clips=len(r.clips),
         rejected=r.video is None or r.video.status != "ok",
+        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
 
 
@@ -278,7 +283,12 @@ class RayRunner:
                     f"ray.gpus_per_video = {rc.gpus_per_video} but the Ray cluster has no GPU; set it to 0"
                 )
             slots = min(slots, gpus / rc.gpus_per_video)
-        capacity = max(1, int(slots)) * rc.inflight_per_slot
+        # A task waiting in ray.get on a caption actor hands its CPU back to Ray, which would start one of the
+        # queued tasks on it, in a new (cold) worker process that is killed again once idle: with the pool, no
+        # task waits in Ray's queue (measured: 21-30 s against 16 s for a 24-video run, and new workers each run).
+        capacity = max(1, int(slots)) * (
+            1 if cfg.caption.enabled and rc.caption_actors > 0 else rc.inflight_per_slot
+        )
         pool = None
         if cfg.caption.enabled and rc.caption_actors > 0:
             if rc.caption_gpus and ray.cluster_resources().get("GPU", 0) <= 0:
