@@ -143,6 +143,8 @@ class RaySection:
     #: GPU between tasks (0.25: four videos per GPU). 0 on CPU-only machines.
     gpus_per_video: float = 0.0
     #: Videos in flight per available CPU slot (bounded, so a million-file input list is not submitted at once).
+    #: With caption actors it is 1: a task waiting on its actor lends its CPU to Ray, which would start a
+    #: queued video on it in an extra, cold worker.
     inflight_per_slot: int = 2
     #: AniCaption as a pool of this many Ray actors (each loads the experts' models once and may hold GPUs);
     #: video tasks send their shots to it. 0 runs AniCaption inside each video task instead (the default: the
