@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.curate.config import CurateConfig
 from pipeline.dedupe.config import DedupeConfig
@@ -59,8 +59,8 @@ class CopyRegistryService:
         return self.registry.lookups, self.registry.copies
 
 
-#: This driver's actor and the Ray session (job and node) it belongs to. A job's runs reuse it (a new worker process per run
-#: costs ~0.5 s of CPU, a fifth of a short run on two cores); a new Ray session gets a new one.
+#: This driver's actor and the Ray session (job and node) it belongs to. A driver's runs reuse it (a new worker
+#: process per run costs ~0.5 s of CPU, a fifth of a short run on two cores); a new Ray session gets a new one.
 _ACTOR: tuple[Any, Any] | None = None
 
 
@@ -91,9 +91,8 @@ class RemoteCopies:
         actor = _actor()
         try:
             ray.get(actor.reset.remote(cfg.dedupe.policy))
-        except (
-            Exception
-        ):  # it died since the last run (an actor error, or a failed submission): start another
+        except Exception:
+            # it died since the last run (an actor error, or a failed submission): start another
             _ACTOR = None
             actor = _actor()
             ray.get(actor.reset.remote(cfg.dedupe.policy))
@@ -120,16 +119,15 @@ class RemoteCopies:
         self.actor.reset.remote(None)
 
 
-class CopyAnswer:
+class CopyAnswer(Protocol):
     """The registry's answer to one lookup: :meth:`poll` gives the better copy named for each fingerprint
     (None: none), or None while the answer is not in."""
 
-    def poll(self) -> list[str | None] | None:
-        raise NotImplementedError
+    def poll(self) -> list[str | None] | None: ...
 
 
 @dataclass
-class LocalAnswer(CopyAnswer):
+class LocalAnswer:
     names: list[str | None]
 
     def poll(self) -> list[str | None] | None:
@@ -137,7 +135,7 @@ class LocalAnswer(CopyAnswer):
 
 
 @dataclass
-class RemoteAnswer(CopyAnswer):
+class RemoteAnswer:
     ref: Any
     count: int
 

@@ -8,9 +8,9 @@ a duplicate as soon as a *better-ranked* item (by the :class:`~pipeline.dedupe.p
 ``cover_fraction`` of its informative frames, whatever else is in the run. So when a registered clip ranked
 before the new one covers it, the reduce will drop the new one, and its task need not encode it.
 
-The registry only finds a subset of what the reduce finds (identical digests and near matches retrieved by its
-own indexes; no semantic matches), so a clip it names as a copy is a duplicate in the reduce, as long as the
-better copy reaches the reduce too. If that copy is lost (its video fails later, its encode fails), the reduce
+The registry matches as the reduce does (identical digests; near matches verified by the same alignment; no
+semantic ones), so a clip it names as a copy is a duplicate in the reduce too, unless the better copy is lost
+(its video fails later, its encode fails) or the reduce's own index does not retrieve the pair. Then the reduce
 encodes the deferred clip itself: the registry decides how much work is done, never what the output is.
 
 Lookups use the logarithmic method: indexes of 1, 2, 4, ... items, two of the same size merged into one, so
