@@ -307,3 +307,31 @@ def test_each_video_records_the_detector_arithmetic_and_a_mixture_is_reported(tm
     # a video staged by an AniCurate that did not record the arithmetic yet (resumed after an upgrade)
     older = mixed_detectors([*same, dataclasses.replace(r.video, shot_detector=None)])
     assert older is not None and "not recorded" in older
+
+
+def test_a_dead_copy_registry_costs_encodes_never_clips(caplog: pytest.LogCaptureFixture) -> None:
+    """The registry's actor dying mid-run: a lookup's answer is "no copy" (every clip is encoded), the warning is
+    logged once per worker, and the next run starts a new actor."""
+    import time
+
+    ray = pytest.importorskip("ray")
+    from pipeline.curate import copies as copies_module
+    from pipeline.curate.copies import RemoteCopies
+
+    copies_module._WARNED.clear()  # once per process: forget an earlier test's warning
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    try:
+        copies = RemoteCopies.start(CurateConfig())
+        ray.kill(copies.actor)
+        answers = [copies.ask([None, None]), copies.ask([None])]
+        got: list = [None, None]
+        deadline = time.monotonic() + 30
+        while None in got and time.monotonic() < deadline:
+            got = [g if g is not None else a.poll() for g, a in zip(got, answers, strict=True)]
+            time.sleep(0.05)
+        assert got == [[None, None], [None]]
+        assert sum("copy registry unavailable" in r.message for r in caplog.records) == 1
+        again = RemoteCopies.start(CurateConfig())
+        assert again.actor != copies.actor and again.counts() == (0, 0)
+    finally:
+        ray.shutdown()

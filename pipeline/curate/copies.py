@@ -148,8 +148,18 @@ class RemoteAnswer:
         try:
             return ray.get(self.ref)
         except Exception as exc:  # the registry only saves work: without an answer the clips are encoded
-            log.warning("copy registry unavailable (%s): encoding the clips", type(exc).__name__)
+            _warn_once(f"copy registry unavailable ({type(exc).__name__}): this worker encodes every clip")
             return [None] * self.count
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` once per process (a dead registry would otherwise warn for every analysis window)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning(message)
 
 
 def lookup_of(copies: CopyRegistry | RemoteCopies | None) -> Callable[[list[Fingerprint]], CopyAnswer] | None:
