@@ -6,11 +6,12 @@ each over the shots the expert answered and over all labelled shots (an abstenti
 coverage (speed: bench/bench_caption.py).
 The asserted floors sit a little under the measured values so a regression fails while label
 noise does not. Decoded analysis frames are cached in the temp folder (never in the repository: the clips are
-copyrighted), keyed by file size and modification time.
+copyrighted), keyed by file size and modification time, one entry per video.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import tempfile
 from collections import Counter
@@ -33,9 +34,17 @@ def cached_decode(video: Path) -> AnalysisFrames:
     path = CACHE / f"{video.stem}-{st.st_size}-{st.st_mtime_ns}.pkl"
     if path.exists():
         with path.open("rb") as fh:
-            return pickle.load(fh)
+            cached: AnalysisFrames = pickle.load(fh)
+        # the entry may come from another checkout (a CI clone since removed): the experts that read larger
+        # pictures open the file at this path, so it must be this one
+        return dataclasses.replace(cached, path=str(video))
     frames = decode_analysis_frames(video)
     CACHE.mkdir(parents=True, exist_ok=True)
+    # one entry per video: the footage folder is re-created between runs (new mtimes), and every earlier
+    # entry of the video would otherwise stay (2 GB of /tmp after a day of CI runs)
+    for stale in CACHE.glob(f"{video.stem}-*.pkl"):
+        if stale.stem.rsplit("-", 2)[0] == video.stem:  # not another video whose name extends this one
+            stale.unlink(missing_ok=True)
     tmp = path.with_suffix(".part")
     with tmp.open("wb") as fh:
         pickle.dump(frames, fh)
