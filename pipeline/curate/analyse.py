@@ -328,12 +328,12 @@ def analyse_video(
                 )
                 planned.append((clip, row, a, b))
         cutting = cutter is not None and clips_dir is not None
-        answer = None
+        answer, asked_keys = None, []
         if cutting and crop_error is None and ask_copies is not None:
             asked = [clip for clip, *_ in planned if clip.fingerprint is not None]
             if asked:
                 t = time.perf_counter()
-                answer = ask_copies([c.fingerprint for c in asked])
+                answer, asked_keys = ask_copies([c.fingerprint for c in asked]), [c.key for c in asked]
                 timings["copy lookup"] += time.perf_counter() - t
         named: dict[str, str | None] | None = None
         for clip, row, a, b in planned:
@@ -352,7 +352,7 @@ def analyse_video(
                     # never wait for the registry: until its answer is in, clips are encoded
                     got = answer.poll()
                     if got is not None:
-                        named = dict(zip([c.key for c in asked], got, strict=True))
+                        named = dict(zip(asked_keys, got, strict=True))
                 timings["copy lookup"] += time.perf_counter() - t
                 if clip.cut_error is None:
                     clip.deferred_to = named.get(clip.key) if named else None

@@ -32,9 +32,10 @@ def wants_registry(cfg: CurateConfig) -> bool:
     return cfg.dedupe.enabled and cfg.dedupe.defer_copies
 
 
-def new_registry(cfg: CurateConfig) -> CopyRegistry:
-    """A registry deciding by the run's keep policy and the dedupe settings the reduce uses."""
-    return CopyRegistry(KeepPolicy.parse(cfg.dedupe.policy), DedupeConfig())
+def new_registry(policy: str) -> CopyRegistry:
+    """A registry deciding by the run's keep ``policy`` (``dedupe.policy``) and the dedupe settings the reduce
+    uses."""
+    return CopyRegistry(KeepPolicy.parse(policy), DedupeConfig())
 
 
 class CopyRegistryService:
@@ -45,7 +46,7 @@ class CopyRegistryService:
 
     def reset(self, policy: str | None) -> None:
         """A new, empty registry for a run keeping copies by ``policy`` (None: free the last run's)."""
-        self.registry = CopyRegistry(KeepPolicy.parse(policy) if policy else None, DedupeConfig())
+        self.registry = new_registry(policy) if policy else CopyRegistry()
 
     def better_copies(self, fps: list[Fingerprint]) -> list[str | None]:
         return self.registry.better_copies(fps)

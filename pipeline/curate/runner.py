@@ -191,7 +191,7 @@ class LocalRunner:
         """Run ``tasks``; ``known``: fingerprints of clips staged by an earlier run (the copy registry's start)."""
         if tasks:
             check_detector_device(cfg, None)
-        copies = new_registry(cfg) if wants_registry(cfg) else None
+        copies = new_registry(cfg.dedupe.policy) if wants_registry(cfg) else None
         if copies is not None:
             copies.register(known)
         for task in tasks:
