@@ -331,6 +331,21 @@ def cut_clips(
 #: a crop guess even when the budget would allow more: ~330 1080p frames, ~3,000 at 360p (a whole short video).
 SOURCE_HOLD_BYTES = 1 << 30
 
+#: Clip encodes queued on one borrowed CPU behind the one it is running. The thread that cuts clips is the
+#: task's serial path (analysis and captioning run on it), so at the tail of a job it hands every encode to the
+#: idle CPU it borrowed instead of encoding each other clip itself while that CPU is busy. Bounded so that a
+#: task starting on that CPU meanwhile shares it for at most this many more encodes.
+LANE_DEPTH = 2
+
+
+@dataclass
+class _Lane:
+    """One borrowed CPU: a single encode thread and the spare-CPU token it holds while it has queued work."""
+
+    pool: ThreadPoolExecutor
+    token: int | None = None
+    queued: int = 0
+
 
 class ClipCutter:
     """Cuts clips from the frames of the analysis decode, so the source is decoded once.
@@ -384,7 +399,7 @@ class ClipCutter:
         self.threads = threads
         #: Idle CPUs of the machine this cutter may borrow for extra encodes (see :mod:`pipeline.spare_cpus`).
         self.spare = spare
-        self._extra: ThreadPoolExecutor | None = None
+        self._lanes: list[_Lane] = []
         #: Clips encoded on a borrowed CPU.
         self.borrowed = 0
         self._running: list[tuple[str, Future[CutClip]]] = []
@@ -501,31 +516,48 @@ class ClipCutter:
             self.pending.append((key, span, path))
             return
         frames = [self.frames[i][0] for i in output_indices(span, geo, self.enc.fps is not None)]
-        token = self._borrow()
-        if token is not None:
-            if self._extra is None:
-                self._extra = ThreadPoolExecutor(thread_name_prefix="clip-encode-borrowed")
+        lane = self._lane()
+        if lane is not None:
             self.borrowed += 1
-            self._running.append((key, self._extra.submit(self._encode_borrowed, token, path, frames)))
+            self._running.append((key, lane.pool.submit(self._encode_borrowed, lane, path, frames)))
         elif self._pool is None:
             self._record(key, lambda: self._encode(path, frames))
         else:
             self._running.append((key, self._pool.submit(self._encode, path, frames)))
 
-    def _borrow(self) -> int | None:
-        """A spare CPU's token for the next encode, when the cutter's own encoders are all busy and the
-        machine has an idle CPU no task holds."""
+    def _lane(self) -> _Lane | None:
+        """A borrowed CPU to queue the next encode on (its count already taken), when the cutter's own
+        encoders are all busy: a newly borrowed idle CPU no task holds, else the least busy CPU borrowed
+        earlier that still has room in its queue (:data:`LANE_DEPTH`)."""
         if self.spare is None:
             return None
         if self._pool is not None and sum(not f.done() for _, f in self._running) < self.threads:
             return None
-        return self.spare.try_borrow(self.threads)
+        with self._lock:
+            idle = next((lane for lane in self._lanes if lane.token is None), None)
+            token = self.spare.try_borrow(self.threads)
+            if token is not None:
+                if idle is None:
+                    idle = _Lane(ThreadPoolExecutor(1, thread_name_prefix="clip-encode-borrowed"))
+                    self._lanes.append(idle)
+                idle.token, idle.queued = token, 1
+                return idle
+            busy = [lane for lane in self._lanes if lane.token is not None and lane.queued <= LANE_DEPTH]
+            if not busy:
+                return None
+            lane = min(busy, key=lambda lane: lane.queued)
+            lane.queued += 1
+            return lane
 
-    def _encode_borrowed(self, token: int, path: Path, frames: list[av.VideoFrame]) -> CutClip:
+    def _encode_borrowed(self, lane: _Lane, path: Path, frames: list[av.VideoFrame]) -> CutClip:
         try:
             return self._encode(path, frames)
         finally:
-            SpareCpus.give_back(token)
+            with self._lock:
+                lane.queued -= 1
+                if lane.queued == 0 and lane.token is not None:
+                    SpareCpus.give_back(lane.token)
+                    lane.token = None
 
     def _encode(self, path: Path, frames: list[av.VideoFrame]) -> CutClip:
         t = time.perf_counter()
@@ -575,6 +607,10 @@ class ClipCutter:
         """Drop the held frames and stop the encode threads (after an error; :meth:`finish` calls it)."""
         self.frames.clear()
         self.held = 0
-        for pool in (self._pool, self._extra):
+        for pool in [self._pool, *(lane.pool for lane in self._lanes)]:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+        for lane in self._lanes:  # a cancelled encode never gave its lane's CPU back
+            if lane.token is not None:
+                SpareCpus.give_back(lane.token)
+                lane.token, lane.queued = None, 0

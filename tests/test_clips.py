@@ -152,6 +152,72 @@ def test_cutter_clips_equal_second_decode_clips_byte_for_byte(
     assert not list(tmp_path.glob("*.part"))
 
 
+def _gated_cutter(numbered, tmp_path, gate):
+    """A one-thread cutter beside one idle CPU, whose encodes wait for ``gate`` and note their thread."""
+    import threading
+
+    from pipeline.clips import ClipCutter
+    from pipeline.spare_cpus import SpareCpus
+
+    cpus = SpareCpus(tmp_path / "cpus", 2)
+    assert cpus.claim(1) == 1
+    cutter = ClipCutter(numbered, ClipEncoding(crf=0), 1 << 30, threads=1, spare=cpus)
+    _decode_into(cutter, numbered)
+    cutter.set_crop(None)
+    threads: dict[str, str] = {}
+    encode = cutter._encode
+
+    def gated(path, frames):
+        threads[path.stem] = threading.current_thread().name
+        if threading.current_thread() is not threading.main_thread():  # the cutting thread must not block
+            gate.wait(timeout=30)
+        return encode(path, frames)
+
+    cutter._encode = gated
+    return cutter, cpus, threads
+
+
+def test_a_borrowed_cpu_takes_the_queued_encodes_off_the_cutting_thread(numbered, tmp_path):
+    """At the tail of a job the thread that cuts clips is the task's serial path: once it has borrowed an
+    idle CPU, the next clips queue there (up to LANE_DEPTH behind the running one) instead of being encoded
+    on the cutting thread, and the CPU is given back once its queue is empty."""
+    import threading
+
+    from pipeline.clips import LANE_DEPTH
+    from pipeline.spare_cpus import SpareCpus
+
+    gate = threading.Event()
+    cutter, cpus, threads = _gated_cutter(numbered, tmp_path, gate)
+    spans = [ClipSpan(k, 3 * k, 3 * k + 2) for k in range(LANE_DEPTH + 2)]
+    for k, span in enumerate(spans[:-1]):
+        cutter.cut(f"c{k}", span, tmp_path / f"c{k}.mp4")
+    assert cutter.borrowed == LANE_DEPTH + 1  # none encoded here: the cutting thread would have blocked
+    assert SpareCpus(tmp_path / "cpus", 2).claim(2) == 0  # the borrowed CPU is held while work is queued
+    gate.set()
+    last = len(spans) - 1
+    cutter.cut(f"c{last}", spans[last], tmp_path / f"c{last}.mp4")  # the queue is full or done: either way
+    done, failed = cutter.finish()
+    assert failed == {} and sorted(done) == [f"c{k}" for k in range(len(spans))]
+    assert all(threads[f"c{k}"].startswith("clip-encode-borrowed") for k in range(LANE_DEPTH + 1))
+    cpus.release()
+    assert SpareCpus(tmp_path / "cpus", 2).claim(2) == 2  # nothing left held
+
+
+def test_closing_a_cutter_gives_back_the_cpu_its_cancelled_encodes_held(numbered, tmp_path):
+    import threading
+
+    from pipeline.spare_cpus import SpareCpus
+
+    gate = threading.Event()
+    cutter, cpus, _ = _gated_cutter(numbered, tmp_path, gate)
+    for k in range(3):
+        cutter.cut(f"c{k}", ClipSpan(k, 3 * k, 3 * k + 2), tmp_path / f"c{k}.mp4")
+    threading.Timer(0.05, gate.set).start()  # the running encode ends; the queued ones may be cancelled
+    cutter.close()
+    cpus.release()
+    assert SpareCpus(tmp_path / "cpus", 2).claim(2) == 2
+
+
 def test_cutter_crop_keeps_the_decoded_pixels_and_the_thumbnail_is_the_middle_frame(numbered, tmp_path):
     import av
 

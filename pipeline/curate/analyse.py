@@ -327,16 +327,19 @@ def analyse_video(
                     taxonomy_version=tax_version,
                 )
                 planned.append((clip, row, a, b))
-        cutting = cutter is not None and clips_dir is not None
         answer, asked_keys = None, []
-        if cutting and crop_error is None and ask_copies is not None:
+        if cutter is not None and clips_dir is not None and crop_error is None and ask_copies is not None:
             asked = [clip for clip, *_ in planned if clip.fingerprint is not None]
             if asked:
                 t = time.perf_counter()
                 answer, asked_keys = ask_copies([c.fingerprint for c in asked]), [c.key for c in asked]
                 timings["copy lookup"] += time.perf_counter() - t
-        named: dict[str, str | None] | None = None
-        for clip, row, a, b in planned:
+        cuts = None
+        if cutter is not None and clips_dir is not None:
+            cuts = _CutQueue(planned, answer, asked_keys, cutter, clips_dir, crop_error, timings)
+        for i, (clip, row, a, b) in enumerate(planned):
+            if cuts is not None:
+                cuts.advance(i)  # the clips before this one, or all of them once the copies are known
             t = time.perf_counter()
             if captioner is not None:
                 pictures = HeldPictures(cutter, frames, off) if cutter is not None else None
@@ -344,22 +347,8 @@ def analyse_video(
             else:
                 clip.missing = {"*": "captioning disabled (caption.enabled: false)"}
             timings["caption"] += time.perf_counter() - t
-            if cutting:
-                t = time.perf_counter()
-                if crop_error is not None:
-                    clip.cut_error = crop_error
-                elif named is None and answer is not None:
-                    # never wait for the registry: until its answer is in, clips are encoded
-                    got = answer.poll()
-                    if got is not None:
-                        named = dict(zip(asked_keys, got, strict=True))
-                timings["copy lookup"] += time.perf_counter() - t
-                if clip.cut_error is None:
-                    clip.deferred_to = named.get(clip.key) if named else None
-                    if clip.deferred_to is None:
-                        t = time.perf_counter()
-                        cutter.cut(clip.key, clip.span, clips_dir / f"{clip.key}.mp4")
-                        timings["encode"] += time.perf_counter() - t
+            if cuts is not None:
+                cuts.advance(i + 1)
             out.clips.append(clip)
         if cutter is not None and window.shots:
             t = time.perf_counter()
@@ -373,6 +362,53 @@ def analyse_video(
     )
     out.variable_frame_rate = len(intervals) > 1 and (max(intervals) - min(intervals)) > 1
     return out
+
+
+class _CutQueue:
+    """Hands a window's planned clips to the cutter in order, each once. Until the copy registry's answer is
+    in, a clip goes when the caller reaches it (it is encoded, never waited for); once the answer is in (or
+    there is none to wait for) every clip left goes at once, so the encodes a spare CPU can take run beside
+    the captions still to come."""
+
+    def __init__(
+        self,
+        planned: list[tuple[PlannedClip, ShotScores, int, int]],
+        answer: CopyAnswer | None,
+        asked_keys: list[str],
+        cutter: ClipCutter,
+        clips_dir: Path,
+        crop_error: str | None,
+        timings: Counter[str],
+    ) -> None:
+        self.clips = [clip for clip, *_ in planned]
+        self.answer, self.asked_keys = answer, asked_keys
+        self.cutter, self.clips_dir, self.crop_error, self.timings = cutter, clips_dir, crop_error, timings
+        self.named: dict[str, str | None] | None = None
+        self.handed = 0
+
+    def advance(self, upto: int) -> None:
+        """Hand the clips before index ``upto`` (all of them once the copies are known)."""
+        t = time.perf_counter()
+        if self.named is None and self.answer is not None and self.crop_error is None:
+            got = self.answer.poll()
+            if got is not None:
+                self.named = dict(zip(self.asked_keys, got, strict=True))
+        self.timings["copy lookup"] += time.perf_counter() - t
+        if self.named is not None or self.answer is None or self.crop_error is not None:
+            upto = len(self.clips)
+        for clip in self.clips[self.handed : upto]:
+            self._hand(clip)
+        self.handed = max(self.handed, upto)
+
+    def _hand(self, clip: PlannedClip) -> None:
+        if self.crop_error is not None:
+            clip.cut_error = self.crop_error
+            return
+        clip.deferred_to = self.named.get(clip.key) if self.named else None
+        if clip.deferred_to is None:
+            t = time.perf_counter()
+            self.cutter.cut(clip.key, clip.span, self.clips_dir / f"{clip.key}.mp4")
+            self.timings["encode"] += time.perf_counter() - t
 
 
 def _caption(clip: PlannedClip, captioner: Any, shot: Any) -> None:
