@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -307,6 +308,59 @@ def test_each_video_records_the_detector_arithmetic_and_a_mixture_is_reported(tm
     # a video staged by an AniCurate that did not record the arithmetic yet (resumed after an upgrade)
     older = mixed_detectors([*same, dataclasses.replace(r.video, shot_detector=None)])
     assert older is not None and "not recorded" in older
+
+
+def test_polling_a_pending_copy_answer_never_lends_the_task_cpu_to_ray() -> None:
+    """A video task polls the registry's answer between captions. A poll must not tell Ray the task is blocked
+    (``ray.wait`` does, even with ``timeout=0``): Ray would start a queued video on the task's CPU, in an extra,
+    cold worker. With one CPU, a task queued behind the poller may only start once the poller returns."""
+    import time
+
+    ray = pytest.importorskip("ray")
+    from pipeline.curate.copies import RemoteAnswer
+
+    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    try:
+
+        @ray.remote(num_cpus=0, max_concurrency=4)
+        class Registry:
+            def __init__(self) -> None:
+                self.started = False
+
+            def start(self) -> None:
+                self.started = True
+
+            def has_started(self) -> bool:
+                return self.started
+
+            def better_copies(self, seconds: float) -> list[str | None]:
+                time.sleep(seconds)
+                return ["a-better-copy"]
+
+        @ray.remote(num_cpus=1)
+        def poller(registry: Any) -> tuple[float, list[str | None], int]:
+            ray.get(registry.start.remote())
+            answer = RemoteAnswer(registry.better_copies.remote(1.0), 1)
+            polls = 0
+            while (got := answer.poll()) is None:
+                polls += 1
+                time.sleep(0.005)
+            return time.time(), got, polls
+
+        @ray.remote(num_cpus=1)
+        def queued() -> float:
+            return time.time()
+
+        registry = Registry.remote()
+        first = poller.remote(registry)
+        while not ray.get(registry.has_started.remote()):
+            time.sleep(0.01)
+        second = queued.remote()
+        poller_end, got, polls = ray.get(first)
+        assert got == ["a-better-copy"] and polls > 10
+        assert ray.get(second) >= poller_end
+    finally:
+        ray.shutdown()
 
 
 def test_a_dead_copy_registry_costs_encodes_never_clips(caplog: pytest.LogCaptureFixture) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pipeline.curate.config import CurateConfig
@@ -137,17 +138,23 @@ class LocalAnswer:
 
 @dataclass
 class RemoteAnswer:
+    """The actor's answer as it arrives. Polled through the reference's future, never ``ray.wait``: even with
+    ``timeout=0``, a wait on an object not yet there tells the raylet the task is blocked, and the raylet
+    then starts a queued video on the task's CPU in an extra, cold worker (measured: development-set runs
+    10.5-13.8 s against 9.4-10.4 s, the extra workers killed again between runs)."""
+
     ref: Any
     count: int
+    arrived: Future[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = self.ref.future()
 
     def poll(self) -> list[str | None] | None:
-        import ray
-
-        ready, _ = ray.wait([self.ref], timeout=0)
-        if not ready:
+        if not self.arrived.done():
             return None
         try:
-            return ray.get(self.ref)
+            return self.arrived.result()
         except Exception as exc:  # the registry only saves work: without an answer the clips are encoded
             _warn_once(f"copy registry unavailable ({type(exc).__name__}): this worker encodes every clip")
             return [None] * self.count
