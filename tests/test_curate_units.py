@@ -339,7 +339,7 @@ def test_polling_a_pending_copy_answer_never_lends_the_task_cpu_to_ray() -> None
 
         @ray.remote(num_cpus=1)
         def poller(registry: Any) -> tuple[float, list[str | None], int]:
-            ray.get(registry.start.remote())
+            registry.start.remote()  # not waited for: a ray.get here would itself lend the CPU
             answer = RemoteAnswer(registry.better_copies.remote(1.0), 1)
             polls = 0
             while (got := answer.poll()) is None:
