@@ -403,6 +403,8 @@ class ClipCutter:
         #: Clips encoded on a borrowed CPU.
         self.borrowed = 0
         self._running: list[tuple[str, Future[CutClip]]] = []
+        #: The encodes of ``_running`` on the cutter's own threads (the rest are on borrowed CPUs).
+        self._own_running: list[Future[CutClip]] = []
         self._lock = threading.Lock()
 
     @staticmethod
@@ -523,7 +525,9 @@ class ClipCutter:
         elif self._pool is None:
             self._record(key, lambda: self._encode(path, frames))
         else:
-            self._running.append((key, self._pool.submit(self._encode, path, frames)))
+            future = self._pool.submit(self._encode, path, frames)
+            self._own_running.append(future)
+            self._running.append((key, future))
 
     def _lane(self) -> _Lane | None:
         """A borrowed CPU to queue the next encode on (its count already taken), when the cutter's own
@@ -531,7 +535,7 @@ class ClipCutter:
         earlier that still has room in its queue (:data:`LANE_DEPTH`)."""
         if self.spare is None:
             return None
-        if self._pool is not None and sum(not f.done() for _, f in self._running) < self.threads:
+        if self._pool is not None and sum(not f.done() for f in self._own_running) < self.threads:
             return None
         with self._lock:
             idle = next((lane for lane in self._lanes if lane.token is None), None)
@@ -580,7 +584,7 @@ class ClipCutter:
             self.failed[key] = f"clip could not be cut: {exc}"
 
     def _wait(self) -> None:
-        running, self._running = self._running, []
+        running, self._running, self._own_running = self._running, [], []
         for key, future in running:
             self._record(key, future.result)
 

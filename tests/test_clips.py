@@ -203,6 +203,47 @@ def test_a_borrowed_cpu_takes_the_queued_encodes_off_the_cutting_thread(numbered
     assert SpareCpus(tmp_path / "cpus", 2).claim(2) == 2  # nothing left held
 
 
+def test_an_idle_own_encoder_is_used_before_a_borrowed_cpu(numbered, tmp_path):
+    """Encodes queued on a borrowed CPU do not count as the cutter's own encoders being busy: once its own
+    threads are free, the next clip goes to them, not behind the borrowed CPU's queue."""
+    import threading
+
+    from pipeline.clips import ClipCutter
+    from pipeline.spare_cpus import SpareCpus
+
+    cpus = SpareCpus(tmp_path / "cpus", 3)
+    assert cpus.claim(2) == 2
+    cutter = ClipCutter(numbered, ClipEncoding(crf=0), 1 << 30, threads=2, spare=cpus)
+    _decode_into(cutter, numbered)
+    cutter.set_crop(None)
+    gates = {f"c{k}": threading.Event() for k in range(5)}
+    threads: dict[str, str] = {}
+    encode = cutter._encode
+
+    def gated(path, frames):
+        threads[path.stem] = threading.current_thread().name
+        gates[path.stem].wait(timeout=30)
+        return encode(path, frames)
+
+    cutter._encode = gated
+    futures = []
+    for k in range(4):  # c0, c1 on the own threads; c2, c3 on the borrowed CPU
+        cutter.cut(f"c{k}", ClipSpan(k, 3 * k, 3 * k + 2), tmp_path / f"c{k}.mp4")
+        futures.append(cutter._running[-1][1])
+    gates["c0"].set()
+    gates["c1"].set()
+    futures[0].result(timeout=30)
+    futures[1].result(timeout=30)
+    cutter.cut("c4", ClipSpan(4, 12, 14), tmp_path / "c4.mp4")
+    for gate in gates.values():
+        gate.set()
+    done, failed = cutter.finish()
+    assert failed == {} and len(done) == 5
+    assert all(threads[f"c{k}"].startswith("clip-encode-borrowed") for k in (2, 3))
+    assert not threads["c4"].startswith("clip-encode-borrowed")
+    cpus.release()
+
+
 def test_closing_a_cutter_gives_back_the_cpu_its_cancelled_encodes_held(numbered, tmp_path):
     import threading
 

@@ -389,12 +389,12 @@ class _CutQueue:
     def advance(self, upto: int) -> None:
         """Hand the clips before index ``upto`` (all of them once the copies are known)."""
         t = time.perf_counter()
-        if self.named is None and self.answer is not None and self.crop_error is None:
+        if self.named is None and self.answer is not None:
             got = self.answer.poll()
             if got is not None:
                 self.named = dict(zip(self.asked_keys, got, strict=True))
         self.timings["copy lookup"] += time.perf_counter() - t
-        if self.named is not None or self.answer is None or self.crop_error is not None:
+        if self.named is not None or self.answer is None:  # (no answer is asked for after a crop error)
             upto = len(self.clips)
         for clip in self.clips[self.handed : upto]:
             self._hand(clip)
