@@ -377,6 +377,13 @@ def test_a_dead_copy_registry_costs_encodes_never_clips(caplog: pytest.LogCaptur
     try:
         copies = RemoteCopies.start(CurateConfig())
         ray.kill(copies.actor)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # ray.kill returns before the actor is gone: a lookup sent
+            try:  # meanwhile would run (and fail on these stand-in fingerprints for another reason)
+                ray.get(copies.actor.counts.remote())
+            except ray.exceptions.RayActorError:
+                break
+            time.sleep(0.01)
         answers = [copies.ask([None, None]), copies.ask([None])]
         got: list = [None, None]
         deadline = time.monotonic() + 30
